@@ -1,0 +1,169 @@
+"""The one small interface every tape backend implements, and the errors it raises.
+
+The model is a Linux SCSI tape seen through st(4) in variable-block mode:
+
+- A tape is a sequence of records and filemarks, ended by end of data (EOD).
+- `read_record(bufsize)` returns the next record (at most `bufsize` bytes requested; a backend that can see the
+  record's true size returns it whole, growing its buffer as st needs).  At a filemark it returns b"" once and is
+  then positioned after the filemark, at the start of the next tape file.  At end of data it raises EndOfData.
+- `write_record(data)` writes one record; `write_filemarks(n)` writes n filemarks.  Writing truncates the tape
+  there: everything after the write position is gone (tapes cannot be overwritten in the middle).
+- Positions are logical block numbers counted from the beginning of tape, where every record and every filemark
+  counts as one block (what SCSI READ POSITION and st's MTIOCPOS report).  `seek(tell())` returns to the same place.
+- `space_files(n)` is mt fsf (n > 0, ends after the n-th filemark) / bsf (n < 0, ends before the filemark, on its
+  BOT side).  `space_records(n)` is fsr/bsr; spacing over a filemark stops there and raises FilemarkError.
+- `status()` reports what mt-st's `status` prints.
+
+Backends: `st` (Linux st via ioctl), `simh` (SIMH .tap image), `dir` (a directory, one file per tape file),
+`stream` (stdin/stdout or a plain archive file, one tape file, no filemarks).  `open_tape()` in rescue.tape picks
+one from a device name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from rescue.errors import RescueError
+
+
+class TapeError(RescueError):
+    """A tape operation failed; the message names the device and what to do."""
+
+
+class NoMediumError(TapeError):
+    """No tape is loaded (or the drive is offline)."""
+
+
+class DriveBusyError(TapeError):
+    """Another process holds the drive."""
+
+
+class WriteProtectedError(TapeError):
+    """The medium is write protected."""
+
+
+class EndOfMediumError(TapeError):
+    """Physical end of the medium was reached while writing (the tape is full)."""
+
+
+class EndOfDataError(TapeError):
+    """Blank tape or end of recorded data reached while reading or spacing."""
+
+
+class FilemarkError(TapeError):
+    """A filemark stopped a record space operation; `residual` counts the records not spaced."""
+
+    def __init__(self, message: str, residual: int = 0):
+        super().__init__(message)
+        self.residual = residual
+
+
+class BeginningOfTapeError(TapeError):
+    """Backward spacing hit the beginning of the tape."""
+
+
+class MediumError(TapeError):
+    """An unrecoverable read or write error (bad record, I/O error)."""
+
+
+class UnsupportedError(TapeError):
+    """The backend or drive cannot do this operation."""
+
+
+@dataclasses.dataclass
+class TapeStatus:
+    """What `mt status` reports. Unknown numbers are -1, as st reports them."""
+
+    device: str
+    kind: str  # "st", "simh", "dir", "stream"
+    file_number: int = -1
+    block_number: int = -1  # block within the current tape file
+    block_size: int = 0  # 0 = variable block mode
+    density: int = 0
+    drive_type: str = ""
+    bot: bool = False
+    eof: bool = False  # just after a filemark
+    eot: bool = False  # end of medium (early warning or physical)
+    eod: bool = False
+    write_protected: bool = False
+    online: bool = True
+    door_open: bool = False
+    position: Optional[int] = None  # logical block (MTIOCPOS) when known
+
+    def flags(self) -> list[str]:
+        """Status words in the order and spelling mt-st prints them."""
+        words = []
+        for name, on in (
+            ("EOF", self.eof),
+            ("BOT", self.bot),
+            ("EOT", self.eot),
+            ("EOD", self.eod),
+            ("WR_PROT", self.write_protected),
+            ("ONLINE", self.online),
+            ("DR_OPEN", self.door_open),
+        ):
+            if on:
+                words.append(name)
+        return words
+
+
+class Tape:
+    """Base class of the backends. Subclasses implement the methods; those they cannot honour raise
+    UnsupportedError (the contract tests skip on it)."""
+
+    name: str = "?"
+    kind: str = "?"
+    can_seek: bool = True  # seek()/tell() are real, cheap positioning
+
+    # reading and writing
+    def read_record(self, bufsize: int = 256 * 1024) -> bytes:
+        raise UnsupportedError(f"{self.name}: reading is not supported")
+
+    def write_record(self, data) -> None:
+        raise UnsupportedError(f"{self.name}: writing is not supported")
+
+    def write_filemarks(self, count: int = 1) -> None:
+        raise UnsupportedError(f"{self.name}: filemarks are not supported")
+
+    # positioning
+    def space_files(self, count: int) -> None:
+        raise UnsupportedError(f"{self.name}: spacing files is not supported")
+
+    def space_records(self, count: int) -> None:
+        raise UnsupportedError(f"{self.name}: spacing records is not supported")
+
+    def seek(self, block: int) -> None:
+        raise UnsupportedError(f"{self.name}: seek is not supported")
+
+    def tell(self) -> int:
+        raise UnsupportedError(f"{self.name}: tell is not supported")
+
+    def rewind(self) -> None:
+        raise UnsupportedError(f"{self.name}: rewind is not supported")
+
+    def seek_eod(self) -> None:
+        raise UnsupportedError(f"{self.name}: eod is not supported")
+
+    # drive
+    def status(self) -> TapeStatus:
+        raise UnsupportedError(f"{self.name}: status is not supported")
+
+    def offline(self) -> None:
+        """Rewind and unload (mt offline/eject)."""
+        raise UnsupportedError(f"{self.name}: eject is not supported")
+
+    def load(self) -> None:
+        raise UnsupportedError(f"{self.name}: load is not supported")
+
+    def erase(self) -> None:
+        raise UnsupportedError(f"{self.name}: erase is not supported")
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
