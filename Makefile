@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: test lint vermin pytest deps venv bench pyz iso drill clean
+.PHONY: test lint pytest deps venv bench pyz iso drill clean
 
-test: deps venv lint vermin pytest
+test: deps venv lint pytest
 
 deps:
 	bash build/system-deps.sh
@@ -22,9 +22,6 @@ lint: venv
 	$(BIN)/ruff check rescue tests build bench
 	$(BIN)/ruff format --check rescue tests build bench
 	@if command -v shellcheck >/dev/null; then shellcheck $$(git ls-files '*.sh'); fi
-
-vermin: venv
-	$(BIN)/vermin -q --no-tips --violations -t=3.9- --eval-annotations --backport dataclasses rescue
 
 pytest: venv
 	$(BIN)/pytest $(PYTEST_ARGS)

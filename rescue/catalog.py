@@ -71,12 +71,14 @@ def open_catalog(source: Union[str, IO[bytes]]) -> Tuple[dict, Iterator[Member]]
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CatalogError(f"{name}: not a rescue catalog (no '{FORMAT}' header line)")
     if header.get("version", 0) > VERSION:
-        raise CatalogError(f"{name}: catalog version {header.get('version')} is newer than this rescue; upgrade it")
+        raise CatalogError(
+            f"{name}: catalog version {header.get('version')} is newer than this rescue; upgrade it"
+        )
 
     def members() -> Iterator[Member]:
         lineno = 1
         try:
-            for lineno, line in enumerate(text, start=2):
+            for lineno, line in enumerate(text, start=2):  # noqa: B007 (used in the error message)
                 if line.strip():
                     yield Member.from_json(json.loads(line))
         except (OSError, EOFError, ValueError, KeyError) as e:

@@ -1,0 +1,49 @@
+"""The command line's frame: version, help, exit codes and one-line errors."""
+
+import subprocess
+import sys
+
+from rescue import __version__
+from rescue.cli import main
+from rescue.errors import RefusedError
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", "rescue", *args], capture_output=True, text=True)
+
+
+def test_version_from_a_checkout():
+    result = run_module("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"rescue {__version__} (commit ")
+
+
+def test_help_lists_exit_codes():
+    result = run_module("--help")
+    assert result.returncode == 0 and "Exit codes" in result.stdout
+
+
+def test_no_command_is_a_usage_error():
+    result = run_module()
+    assert result.returncode == 2 and "usage:" in result.stderr
+
+
+def test_rescue_errors_become_one_line_and_their_exit_code(mocker, capsys):
+    def boom(args):
+        raise RefusedError("/dev/nst0: tape holds the only good backup; use --force to overwrite")
+
+    parser_factory = mocker.patch("rescue.cli.build_parser")
+    parser_factory.return_value.parse_args.return_value = mocker.Mock(func=boom, debug=False)
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err == "rescue: /dev/nst0: tape holds the only good backup; use --force to overwrite\n"
+
+
+def test_os_errors_name_the_path_without_traceback(mocker, capsys):
+    def boom(args):
+        raise FileNotFoundError(2, "No such file or directory", "/dev/nst9")
+
+    parser_factory = mocker.patch("rescue.cli.build_parser")
+    parser_factory.return_value.parse_args.return_value = mocker.Mock(func=boom, debug=False)
+    assert main([]) == 2
+    assert capsys.readouterr().err == "rescue: /dev/nst9: No such file or directory\n"
