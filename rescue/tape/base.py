@@ -90,6 +90,9 @@ class TapeStatus:
     online: bool = True
     door_open: bool = False
     position: Optional[int] = None  # logical block (MTIOCPOS) when known
+    partition: int = 0
+    soft_errors: int = 0
+    gstat: Optional[int] = None  # the raw MTIOCGET mt_gstat when a drive reported it
 
     def flags(self) -> list[str]:
         """Status words in the order and spelling mt-st prints them."""
@@ -115,6 +118,10 @@ class Tape:
     name: str = "?"
     kind: str = "?"
     can_seek: bool = True  # seek()/tell() are real, cheap positioning
+    # Counters for tests and benchmarks (a restore that seeks reads fewer records): records returned by
+    # read_record, and positioning operations (seek, space_files, space_records).
+    records_read: int = 0
+    seeks: int = 0
 
     # reading and writing
     def read_record(self, bufsize: int = 256 * 1024) -> bytes:
@@ -158,6 +165,26 @@ class Tape:
 
     def erase(self) -> None:
         raise UnsupportedError(f"{self.name}: erase is not supported")
+
+    def set_block_size(self, size: int) -> None:
+        """mt setblk: 0 = variable block mode (st and simh), else fixed records of `size` bytes."""
+        raise UnsupportedError(f"{self.name}: setting the block size is not supported")
+
+    def set_density(self, code: int) -> None:
+        raise UnsupportedError(f"{self.name}: setting the density is not supported")
+
+    def set_compression(self, on: bool) -> None:
+        raise UnsupportedError(f"{self.name}: compression control is not supported")
+
+    def retension(self) -> None:
+        raise UnsupportedError(f"{self.name}: retension is not supported")
+
+    def lock(self) -> None:
+        """Lock the drive door (mt lock)."""
+        raise UnsupportedError(f"{self.name}: door lock is not supported")
+
+    def unlock(self) -> None:
+        raise UnsupportedError(f"{self.name}: door lock is not supported")
 
     def close(self) -> None:
         pass

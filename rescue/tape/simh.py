@@ -1,0 +1,587 @@
+"""A SIMH magtape image (`.tap`) that behaves like a drive seen through st(4) in variable-block mode.
+
+The file format (Bob Supnik, "SIMH Magtape Representation and Handling"; the same layout the simulators, the
+`file` command's is_simh.c and other tape tools read):
+
+- Location 0 is the beginning of tape; the end of the file is the end of recorded data.
+- A data record is a 4-byte little-endian length n, the n data bytes, one pad byte (0) when n is odd, and the
+  same 4-byte length again.  Bits 27-0 hold n; bits 31-28 are the record class: 0 = good record, 8 = record
+  with a read error (the data follows as usual; reading it raises MediumError, as a drive reports a bad block).
+- Metadata markers are 4 bytes: 0x00000000 tape mark (a filemark), 0xFFFFFFFF end of medium, 0xFFFFFFFE erase
+  gap (skipped).  Other markers and record classes are not produced by tape drives and are refused.
+
+What is written here is exactly that: record = length, data, pad byte when odd, length; filemark = 4 zero bytes;
+nothing else (no end-of-medium marker; the file ends where the data ends).  Writing truncates the image at the
+write position, as writing a tape makes everything after it unreadable.
+
+Positions: every record and every filemark is one logical block (what st's MTIOCPOS/READ POSITION count).  A
+sparse index of byte offsets (one entry per INDEX_STRIDE blocks, learned while moving forward from the beginning)
+makes seek() cost at most INDEX_STRIDE header reads past the nearest known point.  Backward spacing reads the
+trailing length of the previous record, which is what the format's trailing length is for.
+
+Options: `capacity` (bytes of image; a record write that would end past it raises EndOfMediumError and writes
+nothing, filemarks may still be written, as drives keep a reserve after early warning), `write_protected`,
+`keep_position`: like the non-rewinding /dev/nst0, the position (and an `mt offline`) survives close and the next
+open with keep_position (`rescue mt` uses it; it is kept in a hidden file `.NAME.position` beside the image,
+ignored once the image changes).  Without it an open starts at the beginning of the tape, like /dev/st0.
+Counters: `records_read` (data records returned), `seeks` (seek and space operations), `bytes_read`.
+
+Not emulated: fixed-block mode (setblk > 0), density and compression, partitions, setmarks, the early-warning
+zone (EOM is all or nothing), and the half-gap markers of SIMH's overwrite emulation.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import stat
+import struct
+from typing import Dict, List, Optional, Tuple
+
+from rescue.tape.base import (
+    BeginningOfTapeError,
+    DriveBusyError,
+    EndOfDataError,
+    EndOfMediumError,
+    FilemarkError,
+    MediumError,
+    NoMediumError,
+    Tape,
+    TapeError,
+    TapeStatus,
+    UnsupportedError,
+    WriteProtectedError,
+)
+
+TAPE_MARK = 0x00000000
+END_OF_MEDIUM = 0xFFFFFFFF
+ERASE_GAP = 0xFFFFFFFE
+LENGTH_MASK = 0x0FFFFFFF
+CLASS_GOOD = 0x0
+CLASS_BAD = 0x8
+ERROR_FLAG = 0x80000000  # class 8: "bad data record", the error flag of older SIMH versions
+MAX_RECORD = LENGTH_MASK
+INDEX_STRIDE = 64
+
+_LEN = struct.Struct("<I")
+_TWO = struct.Struct("<II")
+_MARK_BYTES = _LEN.pack(TAPE_MARK)
+
+# What the scanner finds at a position.
+_RECORD, _MARK, _EOD = 0, 1, 2
+
+
+def record_bytes(data: bytes, bad: bool = False) -> bytes:
+    """One record in SIMH layout (for tests and tools that build images)."""
+    n = len(data)
+    word = _LEN.pack(n | (ERROR_FLAG if bad else 0))
+    return word + bytes(data) + (b"\0" if n & 1 else b"") + word
+
+
+def looks_like_simh(path: str) -> bool:
+    """True when the file starts with well-formed SIMH objects and at least one data record (an all-zero or
+    tar file does not: a tar header's first bytes are a file name, never a small length with a matching
+    trailer)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+            size = os.fstat(f.fileno()).st_size
+            pos = 0
+            for _ in range(64):
+                if pos + 4 > size:
+                    return False
+                if pos + 4 > len(head):
+                    f.seek(pos)
+                    head = head[:pos] + f.read(8)
+                (word,) = _LEN.unpack_from(head, pos)
+                if word == TAPE_MARK:
+                    pos += 4
+                    continue
+                if word >> 28 not in (CLASS_GOOD, CLASS_BAD):
+                    return False
+                n = word & LENGTH_MASK
+                end = pos + 4 + n + (n & 1)
+                if n == 0 or end + 4 > size:
+                    return False
+                f.seek(end)
+                return f.read(4) == _LEN.pack(word)
+    except OSError:
+        return False
+    return False
+
+
+class SimhTape(Tape):
+    kind = "simh"
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        write: bool = False,
+        capacity: Optional[int] = None,
+        write_protected: bool = False,
+        record_size: Optional[int] = None,  # accepted for a uniform open_tape(); records keep their size
+        keep_position: bool = False,
+    ):
+        self.name = path
+        self.capacity = capacity
+        self.records_read = 0
+        self.bytes_read = 0
+        self.seeks = 0
+        self._fd = -1
+        protect = write_protected
+        if write and not write_protected:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except PermissionError:
+                raise WriteProtectedError(
+                    f"{path}: write protected (no write permission on the image); use another file"
+                ) from None
+            except IsADirectoryError:
+                raise TapeError(f"{path}: is a directory, not a .tap image") from None
+            except FileNotFoundError:
+                raise TapeError(f"{path}: no such directory to create the image in") from None
+        else:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise NoMediumError(f"{path}: no such tape image; give -f DEVICE or set $TAPE") from None
+            except PermissionError:
+                raise TapeError(f"{path}: permission denied reading the tape image") from None
+            if write:
+                protect = True
+        self._fd = fd
+        self.writable = write and not protect
+        self.write_protected = protect or not os.access(path, os.W_OK)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            self._fd = -1
+            raise TapeError(f"{path}: not a regular file, cannot hold a SIMH tape image")
+        try:
+            # st(4) lets one process open a drive at a time (EBUSY); an image behaves the same for writers.
+            fcntl.flock(fd, (fcntl.LOCK_EX if self.writable else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            self._fd = -1
+            raise DriveBusyError(
+                f"{path}: tape image in use by another process; wait for it to finish"
+            ) from None
+        self._size = st.st_size
+        self._online = True
+        self._eom_hit = False
+        self._rewind_state()
+        self._position_file = None
+        if keep_position:
+            head, tail = os.path.split(path)
+            self._position_file = os.path.join(head, f".{tail}.position")
+            self._restore_position()
+
+    # -- the remembered position (keep_position) ------------------------------------------------------------
+
+    def _stamp(self) -> list:
+        st = os.fstat(self._fd)
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def _restore_position(self) -> None:
+        try:
+            with open(self._position_file) as f:
+                saved = json.load(f)
+            if saved.get("image") != self._stamp():
+                return  # the image changed since: start at the beginning
+            self._online = bool(saved.get("online", True))
+            block = int(saved.get("block", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
+        if block and self._online:
+            try:
+                self.seek(block)
+                self.seeks -= 1
+            except TapeError:
+                self._rewind_state()
+
+    def _save_position(self) -> None:
+        if self._position_file is None:
+            return
+        try:
+            if self._online and self._block == 0:
+                if os.path.exists(self._position_file):
+                    os.unlink(self._position_file)
+                return
+            tmp = self._position_file + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump({"block": self._block, "online": self._online, "image": self._stamp()}, f)
+            os.replace(tmp, self._position_file)
+        except OSError:
+            pass  # a read-only directory: the position is simply not remembered, as with /dev/st0
+
+    # -- position bookkeeping -------------------------------------------------------------------------------
+
+    def _rewind_state(self) -> None:
+        self._pos = 0  # byte offset in the image
+        self._block = 0  # logical block (records + filemarks since BOT)
+        self._file = 0
+        self._index: List[Tuple[int, int]] = [(0, 0)]  # block k*STRIDE -> (byte offset, file number)
+        self._file_start: Dict[int, int] = {0: 0}  # file number -> logical block of its first block
+        self._peek: Optional[Tuple[int, int]] = None  # (offset, word) of a header already read
+
+    def _moved_forward(self) -> None:
+        """Record a checkpoint when the new position extends the known prefix of the tape."""
+        b = self._block
+        if b % INDEX_STRIDE == 0 and b // INDEX_STRIDE == len(self._index):
+            self._index.append((self._pos, self._file))
+
+    def _check_online(self) -> None:
+        if self._fd < 0:
+            raise TapeError(f"{self.name}: tape is closed")
+        if not self._online:
+            raise NoMediumError(f"{self.name}: no medium (the image was unloaded); run `rescue mt load`")
+
+    def _word(self, pos: int) -> int:
+        """The 4-byte word at pos, or END_OF_MEDIUM past the end of the data."""
+        peek = self._peek
+        if peek is not None and peek[0] == pos:
+            return peek[1]
+        if pos + 4 > self._size:
+            if pos < self._size:
+                raise MediumError(f"{self.name}: truncated image at byte {pos}; the tape image is damaged")
+            return END_OF_MEDIUM
+        raw = os.pread(self._fd, 4, pos)
+        if len(raw) < 4:
+            return END_OF_MEDIUM
+        return _LEN.unpack(raw)[0]
+
+    def _next(self) -> Tuple[int, int]:
+        """Classify the object at the current position, skipping erase gaps: (_RECORD, word) / (_MARK, 0) /
+        (_EOD, 0)."""
+        while True:
+            word = self._word(self._pos)
+            if word == TAPE_MARK:
+                return _MARK, 0
+            if word == END_OF_MEDIUM:
+                return _EOD, 0
+            if word == ERASE_GAP:
+                self._pos += 4
+                continue
+            if word >> 28 not in (CLASS_GOOD, CLASS_BAD):
+                raise MediumError(
+                    f"{self.name}: unsupported SIMH marker 0x{word:08x} at byte {self._pos}; not a tape image "
+                    "written by a drive"
+                )
+            return _RECORD, word
+
+    def _skip_record(self, word: int) -> None:
+        n = word & LENGTH_MASK
+        self._pos += 8 + n + (n & 1)
+        self._block += 1
+        self._moved_forward()
+
+    def _skip_mark(self) -> None:
+        self._pos += 4
+        self._block += 1
+        self._file += 1
+        self._file_start[self._file] = self._block
+        self._moved_forward()
+
+    def _eod_error(self, what: str) -> EndOfDataError:
+        return EndOfDataError(
+            f"{self.name}: end of data (blank tape) at file {self._file}, block {self._block_in_file()} "
+            f"while {what}"
+        )
+
+    def _block_in_file(self) -> int:
+        start = self._file_start.get(self._file)
+        return -1 if start is None else self._block - start
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def read_record(self, bufsize: int = 256 * 1024) -> bytes:
+        self._check_online()
+        what, word = self._next()
+        if what == _MARK:
+            self._skip_mark()
+            return b""
+        if what == _EOD:
+            raise self._eod_error("reading")
+        n = word & LENGTH_MASK
+        pos = self._pos
+        data = os.pread(self._fd, n, pos + 4) if n else b""
+        tail = os.pread(self._fd, (n & 1) + 8, pos + 4 + n)
+        if len(data) < n or len(tail) < (n & 1) + 4:
+            raise MediumError(f"{self.name}: truncated record at byte {pos}; the tape image is damaged")
+        pad = n & 1
+        if _LEN.unpack_from(tail, pad)[0] != word:
+            raise MediumError(
+                f"{self.name}: record at byte {pos} has a trailing length that does not match; the image is damaged"
+            )
+        self._skip_record(word)
+        if len(tail) >= pad + 8:
+            self._peek = (self._pos, _LEN.unpack_from(tail, pad + 4)[0])
+        if word >> 28 == CLASS_BAD:
+            # A drive reports the bad block and moves past it, so a reader can resynchronise after it.
+            raise MediumError(
+                f"{self.name}: medium error reading block {self._block - 1} (file {self._file}); the tape may be "
+                "damaged: clean the drive, retry, or restore around it"
+            )
+        self.records_read += 1
+        self.bytes_read += n
+        return data
+
+    # -- writing --------------------------------------------------------------------------------------------
+
+    def _prepare_write(self, length: int, is_mark: bool) -> None:
+        self._check_online()
+        if not self.writable:
+            if self.write_protected:
+                raise WriteProtectedError(f"{self.name}: tape image is write protected")
+            raise TapeError(f"{self.name}: opened for reading; cannot write")
+        if not is_mark and self.capacity is not None and self._pos + length > self.capacity:
+            self._eom_hit = True
+            raise EndOfMediumError(
+                f"{self.name}: end of medium: the tape is full ({self.capacity} bytes); continue on another tape"
+            )
+        if self._pos < self._size:
+            # Writing in the middle of a tape makes everything after it unreadable: cut it off.
+            os.ftruncate(self._fd, self._pos)
+            self._size = self._pos
+            keep = self._block // INDEX_STRIDE + 1
+            del self._index[keep:]
+            for f in [f for f in self._file_start if f > self._file]:
+                del self._file_start[f]
+        self._peek = None
+
+    def _pwrite(self, parts: list, total: int) -> None:
+        try:
+            done = os.pwritev(self._fd, parts, self._pos)
+            if done != total:  # short write on a regular file: only when the filesystem is full
+                rest = b"".join(bytes(p) for p in parts)[done:]
+                while rest:
+                    k = os.pwrite(self._fd, rest, self._pos + done)
+                    done += k
+                    rest = rest[k:]
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                self._eom_hit = True
+                os.ftruncate(self._fd, self._pos)
+                raise EndOfMediumError(
+                    f"{self.name}: end of medium: no space left for the image ({e.strerror}); free space or use "
+                    "another file"
+                ) from None
+            raise MediumError(f"{self.name}: write error: {e.strerror}") from None
+        self._pos += total
+        self._size = max(self._size, self._pos)
+
+    def write_record(self, data) -> None:
+        view = memoryview(data)
+        n = view.nbytes
+        if n == 0:
+            raise TapeError(f"{self.name}: a tape record cannot be empty")
+        if n > MAX_RECORD:
+            raise TapeError(f"{self.name}: record of {n} bytes is larger than the SIMH maximum {MAX_RECORD}")
+        pad = n & 1
+        total = 8 + n + pad
+        self._prepare_write(total, False)
+        word = _LEN.pack(n)
+        self._pwrite([word, view, b"\0", word] if pad else [word, view, word], total)
+        self._block += 1
+        self._moved_forward()
+
+    def write_filemarks(self, count: int = 1) -> None:
+        if count < 0:
+            raise TapeError(f"{self.name}: cannot write {count} filemarks")
+        if count == 0:  # st: MTWEOF 0 only flushes the drive's buffer
+            self._check_online()
+            return
+        self._prepare_write(4 * count, True)
+        self._pwrite([_MARK_BYTES * count], 4 * count)
+        self._pos -= 4 * count
+        for _ in range(count):
+            self._skip_mark()
+
+    # -- positioning ----------------------------------------------------------------------------------------
+
+    def _back_word(self) -> int:
+        """The word that ends just before the current position (a trailing length or a tape mark)."""
+        raw = os.pread(self._fd, 4, self._pos - 4)
+        if len(raw) < 4:
+            raise MediumError(f"{self.name}: damaged image before byte {self._pos}")
+        return _LEN.unpack(raw)[0]
+
+    def _step_back(self) -> int:
+        """Move back over one object; returns _RECORD or _MARK.  Raises at BOT."""
+        while True:
+            if self._pos == 0:
+                raise BeginningOfTapeError(f"{self.name}: beginning of tape reached while spacing backward")
+            word = self._back_word()
+            if word == ERASE_GAP:
+                self._pos -= 4
+                continue
+            self._peek = None
+            if word == TAPE_MARK:
+                self._pos -= 4
+                self._block -= 1
+                self._file -= 1
+                return _MARK
+            if word >> 28 not in (CLASS_GOOD, CLASS_BAD):
+                raise MediumError(
+                    f"{self.name}: unsupported SIMH marker 0x{word:08x} before byte {self._pos}"
+                )
+            n = word & LENGTH_MASK
+            start = self._pos - 8 - n - (n & 1)
+            if start < 0:
+                raise MediumError(f"{self.name}: damaged image before byte {self._pos}")
+            self._pos = start
+            self._block -= 1
+            return _RECORD
+
+    def space_records(self, count: int) -> None:
+        self._check_online()
+        self.seeks += 1
+        if count >= 0:
+            for done in range(count):
+                what, word = self._next()
+                if what == _EOD:
+                    raise self._eod_error("spacing forward records")
+                if what == _MARK:
+                    # SSC SPACE(blocks): stops after the filemark going forward.
+                    self._skip_mark()
+                    raise FilemarkError(f"{self.name}: filemark reached while spacing records", count - done)
+                self._skip_record(word)
+            return
+        for done in range(-count):
+            if self._step_back() == _MARK:
+                # Backward the tape stops on the BOT side of the filemark, in the previous file.
+                raise FilemarkError(
+                    f"{self.name}: filemark reached while spacing records backward", -count - done
+                )
+
+    def space_files(self, count: int) -> None:
+        self._check_online()
+        self.seeks += 1
+        if count >= 0:
+            marks = 0
+            while marks < count:
+                what, word = self._next()
+                if what == _EOD:
+                    raise self._eod_error(f"spacing forward {count} files")
+                if what == _MARK:
+                    self._skip_mark()
+                    marks += 1
+                else:
+                    self._skip_record(word)
+            return
+        marks = 0
+        while marks < -count:
+            if self._step_back() == _MARK:
+                marks += 1
+
+    def tell(self) -> int:
+        self._check_online()
+        return self._block
+
+    def seek(self, block: int) -> None:
+        self._check_online()
+        self.seeks += 1
+        if block < 0:
+            raise TapeError(f"{self.name}: cannot seek to block {block}")
+        # Start from the nearest known point at or before the target: a checkpoint, or where we are.
+        k = min(block // INDEX_STRIDE, len(self._index) - 1)
+        if not (k * INDEX_STRIDE <= self._block <= block):
+            self._pos, self._file = self._index[k]
+            self._block = k * INDEX_STRIDE
+            self._peek = None
+        while self._block < block:
+            what, word = self._next()
+            if what == _EOD:
+                raise self._eod_error(f"seeking to block {block}")
+            if what == _MARK:
+                self._skip_mark()
+            else:
+                self._skip_record(word)
+
+    def rewind(self) -> None:
+        self._check_online()
+        self._pos, self._block, self._file, self._peek = 0, 0, 0, None
+
+    def seek_eod(self) -> None:
+        self._check_online()
+        k = len(self._index) - 1
+        if self._block < k * INDEX_STRIDE:
+            self._pos, self._file = self._index[k]
+            self._block = k * INDEX_STRIDE
+            self._peek = None
+        while True:
+            what, word = self._next()
+            if what == _EOD:
+                return
+            if what == _MARK:
+                self._skip_mark()
+            else:
+                self._skip_record(word)
+
+    # -- drive ----------------------------------------------------------------------------------------------
+
+    def status(self) -> TapeStatus:
+        if self._fd < 0:
+            raise TapeError(f"{self.name}: tape is closed")
+        if not self._online:
+            return TapeStatus(
+                device=self.name, kind=self.kind, online=False, write_protected=self.write_protected
+            )
+        at_eod = self._word(self._pos) == END_OF_MEDIUM
+        fblock = self._block_in_file()
+        return TapeStatus(
+            device=self.name,
+            kind=self.kind,
+            file_number=self._file,
+            block_number=fblock,
+            block_size=0,
+            density=0,
+            drive_type="SIMH tape image",
+            bot=self._pos == 0,
+            eof=self._file > 0 and fblock == 0,
+            eot=self._eom_hit or (self.capacity is not None and self._pos >= self.capacity),
+            eod=at_eod,
+            write_protected=self.write_protected,
+            online=True,
+            position=self._block,
+        )
+
+    def offline(self) -> None:
+        self._check_online()
+        self.rewind()
+        self._online = False
+
+    def load(self) -> None:
+        if self._fd < 0:
+            raise TapeError(f"{self.name}: tape is closed")
+        self._online = True
+        self.rewind()
+
+    def erase(self) -> None:
+        """mt erase: everything from the current position on is erased (the image is cut there)."""
+        self._prepare_write(0, True)
+        self._eom_hit = False
+
+    def set_block_size(self, size: int) -> None:
+        self._check_online()
+        if size != 0:
+            raise UnsupportedError(f"{self.name}: SIMH images hold variable-size records only (setblk 0)")
+
+    def retension(self) -> None:
+        # A drive winds to the end and back: observably a rewind.
+        self.rewind()
+
+    def lock(self) -> None:
+        self._check_online()  # an image has no door; locking succeeds as on a drive without a lock
+
+    def unlock(self) -> None:
+        self._check_online()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self._save_position()
+            os.close(self._fd)
+            self._fd = -1
