@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 lint: venv
 	$(BIN)/ruff check rescue tests build bench
 	$(BIN)/ruff format --check rescue tests build bench
-	@if command -v shellcheck >/dev/null; then shellcheck $$(git ls-files '*.sh'); fi
+	shellcheck $$(git ls-files | xargs grep -lE '^#!(/usr)?/bin/(env )?(ba)?sh' 2>/dev/null)
 
 pytest: venv
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -31,6 +31,19 @@ bench: deps venv
 
 pyz: venv
 	$(BIN)/python build/pyz.py
+
+# The recovery drill (drill/run.py): patched tgt tape, QEMU guests, backup, wipe, restore, compare, report.
+drill: deps venv
+	$(BIN)/python -m drill $(DRILL_ARGS)
+
+# `make iso` builds the small rescue ISO dist/rescue.iso; `make iso ISO=some-live.iso` adds rescue to that ISO
+# instead (dist/<name>-rescue.iso).
+iso: pyz
+	@if [ -n "$(ISO)" ]; then \
+		python3 iso/remaster "$(ISO)" "dist/$$(basename "$(ISO)" .iso)-rescue.iso"; \
+	else \
+		python3 iso/mkimage --out dist/rescue.iso; \
+	fi
 
 clean:
 	rm -rf $(VENV) dist build/out .pytest_cache

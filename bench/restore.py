@@ -1,0 +1,228 @@
+"""Restore benchmark: a selective restore reads a sliver of the tape; a full restore keeps up with GNU tar.
+
+What it does (size is a parameter, small by default; `python -m bench.restore --size 3G` for the real figure):
+1. Builds a synthetic tree of `--size` bytes in `--dirs` directories of equal size, archives it with GNU tar
+   (`--format=posix`, `-b 512`: 256 KiB records), and writes the archive's records to a SIMH .tap image.
+2. `rescue catalog rebuild` scans the .tap once and writes a catalog (so the image is what any GNU tar tape is).
+3. Selective: restores `--pick` directories spread over the tape (together 1% of the bytes with the defaults)
+   with `rescue restore --catalog`, and counts the records the backend read; GNU tar extracting the same
+   directories reads the whole archive (it cannot know where they are), fed through a pipe as from a tape.
+4. Full: `rescue restore` of everything vs `tar -xpf -` of the same archive, each into a fresh ext4 filesystem
+   (a loop-mounted image: PERF-NOTES, ext4 is slow right after deleting a large tree) when run as root.
+
+Both tools run as subprocesses with the real interpreter (sys.executable); times are wall clock. Prints one JSON
+object; `records_fraction` is the share of the tape's records the selective restore read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import List, Optional
+
+RECORD = 256 * 1024
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().rstrip("B")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def build_tree(root: str, size: int, dirs: int) -> List[str]:
+    """`dirs` directories of about size/dirs bytes each, files of 4 KiB to 1 MiB (incompressible)."""
+    names = []
+    per_dir = size // dirs
+    sizes = [4096, 16384, 65536, 262144, 1048576]
+    chunk = os.urandom(2 << 20)
+    for d in range(dirs):
+        name = f"d{d:04d}"
+        names.append(name)
+        path = os.path.join(root, name)
+        os.makedirs(path)
+        left, i = per_dir, 0
+        while left > 0:
+            n = min(sizes[i % len(sizes)], left)
+            with open(os.path.join(path, f"f{i:05d}"), "wb") as f:
+                f.write(chunk[(i * 4099) % (len(chunk) - n) :][:n])
+            left -= n
+            i += 1
+    return names
+
+
+def write_tap(tar_path: str, tap_path: str) -> int:
+    from rescue.tape.simh import SimhTape
+
+    records = 0
+    with SimhTape(tap_path, write=True) as tape, open(tar_path, "rb") as f:
+        while True:
+            chunk = f.read(RECORD)
+            if not chunk:
+                break
+            tape.write_record(chunk)
+            records += 1
+        tape.write_filemarks(1)
+    return records
+
+
+@contextlib.contextmanager
+def fresh_fs(workdir: str, size: int):
+    """A new ext4 filesystem mounted on a directory (root only), else a new directory."""
+    mnt = tempfile.mkdtemp(dir=workdir, prefix="mnt-")
+    image = mnt + ".img"
+    mounted = False
+    if os.geteuid() == 0 and shutil.which("mkfs.ext4"):
+        with open(image, "wb") as f:
+            f.truncate(max(size * 2, 256 << 20))
+        subprocess.run(
+            ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", image], check=True
+        )
+        mounted = subprocess.run(["mount", "-o", "loop", image, mnt], capture_output=True).returncode == 0
+    try:
+        yield mnt
+    finally:
+        if mounted:
+            subprocess.run(["umount", mnt], check=False)
+        shutil.rmtree(mnt, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(image)
+
+
+def timed(cmd: List[str], **kw) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, **kw)
+    return time.perf_counter() - start
+
+
+def timed_tar_from_pipe(tar: str, args: List[str]) -> float:
+    """GNU tar reading the archive through a pipe, as from a tape: on a regular file it would lseek over the
+    data of members it does not want, which no tape drive can do."""
+    start = time.perf_counter()
+    with open(tar, "rb") as src:
+        cat = subprocess.Popen(["cat"], stdin=src, stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-xpf", "-", "-b", "512", *args], stdin=cat.stdout, check=True)
+        cat.stdout.close()
+        cat.wait()
+    return time.perf_counter() - start
+
+
+def rescue_cmd(*args: str) -> List[str]:
+    return [sys.executable, "-m", "rescue", *args]
+
+
+def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int]) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tree = os.path.join(workdir, "tree")
+    os.makedirs(tree)
+    names = build_tree(tree, size, dirs)
+    tar = os.path.join(workdir, "a.tar")
+    subprocess.run(
+        ["tar", "-cf", tar, "-b", "512", "--format=posix", "--sort=name", "-C", tree, *names], check=True
+    )
+    shutil.rmtree(tree)
+    tap = os.path.join(workdir, "a.tap")
+    records = write_tap(tar, tap)
+    catalog = os.path.join(workdir, "catalog.jsonl.gz")
+    rebuild_s = timed(
+        rescue_cmd("-f", tap, "catalog", "rebuild", "-o", catalog), env=env, stderr=subprocess.DEVNULL
+    )
+    # Selective: directories spread evenly over the tape.
+    step = dirs // pick
+    chosen = [names[step // 2 + i * step] for i in range(pick)][::-1]  # asked in reverse tape order
+    out = {"size_bytes": os.path.getsize(tar), "records": records, "record_size": RECORD, "dirs": dirs}
+    out["catalog_rebuild_s"] = round(rebuild_s, 2)
+    limit = ["--seek-threshold", str(threshold)] if threshold is not None else []
+    out["seek_threshold"] = threshold if threshold is not None else "default (64 MiB)"
+    with fresh_fs(workdir, size // 10) as target:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            rescue_cmd("-f", tap, "restore", "--catalog", catalog, "-C", target, "--json", *limit, *chosen),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        sel_s = time.perf_counter() - start
+        summary = json.loads(proc.stdout)
+    with fresh_fs(workdir, size // 10) as target:
+        tar_sel_s = timed_tar_from_pipe(tar, ["-C", target, *chosen])
+    out["selective"] = {
+        "paths": chosen,
+        "bytes": summary["bytes"],
+        "bytes_fraction": round(summary["bytes"] / size, 4),
+        "records_read": summary["records_read"],
+        "records_fraction": round(summary["records_read"] / records, 4),
+        "seeks": summary["seeks"],
+        "rescue_s": round(sel_s, 2),
+        "gnu_tar_records_read": records,
+        "gnu_tar_s": round(tar_sel_s, 2),
+    }
+    with fresh_fs(workdir, size) as target:
+        full_s = timed(
+            rescue_cmd("-f", tap, "restore", "--catalog", catalog, "-C", target),
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+    with fresh_fs(workdir, size) as target:
+        tar_full_s = timed_tar_from_pipe(tar, ["-C", target])
+    mib = os.path.getsize(tar) / (1 << 20)
+    out["full"] = {
+        "rescue_s": round(full_s, 2),
+        "rescue_mib_s": round(mib / full_s, 1),
+        "gnu_tar_s": round(tar_full_s, 2),
+        "gnu_tar_mib_s": round(mib / tar_full_s, 1),
+        "speed_vs_tar": round(tar_full_s / full_s, 2),
+    }
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.restore", description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="200M", help="bytes of the synthetic tree (e.g. 200M, 3G)")
+    p.add_argument("--dirs", type=int, default=300, help="directories of equal size")
+    p.add_argument("--pick", type=int, default=3, help="directories restored selectively (3 of 300 = 1%%)")
+    p.add_argument(
+        "--seek-threshold",
+        type=int,
+        default=4,
+        help="records read through rather than sought over (default 4 = 1 MiB: a small image's gaps "
+        "are shorter than restore's 64 MiB default; -1 uses that default)",
+    )
+    p.add_argument("--workdir", default=None, help="scratch directory (default: a new one under $TMPDIR)")
+    return p
+
+
+def run(args=None) -> dict:
+    """Entry for `python -m bench`: args is an argv list, a namespace with our options, or None."""
+    if args is None or isinstance(args, (list, tuple)):
+        ns = parser().parse_args(list(args or []))
+    else:
+        ns = parser().parse_args([])
+        for key in ("size", "dirs", "pick", "workdir", "seek_threshold"):
+            if getattr(args, key, None) is not None:
+                setattr(ns, key, getattr(args, key))
+    size = parse_size(str(ns.size))
+    workdir: Optional[str] = ns.workdir
+    own = workdir is None
+    workdir = tempfile.mkdtemp(prefix="bench-restore-") if own else workdir
+    try:
+        threshold = None if ns.seek_threshold is not None and ns.seek_threshold < 0 else ns.seek_threshold
+        result = bench(size, ns.dirs, ns.pick, workdir, threshold)
+    finally:
+        if own:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"restore": result}, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])

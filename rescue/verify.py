@@ -1,0 +1,263 @@
+"""`rescue verify`: read the whole archive and check it against its catalog, or against a live tree.
+
+Against the catalog (the tape's tape file 2, or `--catalog FILE`): the tape's members and the catalog's are
+walked together in tape order, matched by position (record, offset). Reported: a member the catalog names but
+the tape does not have (missing), one on the tape the catalog does not name (extra), a different path, type or
+size at the same position, and a regular file whose SHA-256 differs; the counts are compared at the end. A tape
+without a catalog is still read from end to end (every header and record readable).
+
+Against a live tree (`--against ROOT`), like `tar --compare` (GNU tar manual, "Comparing Archive Members with the
+File System"): for each member, the file under ROOT must exist with the same type, content (SHA-256 of both),
+mode, owner (numeric), a regular file's mtime (whole seconds, as tar compares), symlink target, and a hard link
+must be a link to its target. Files under ROOT that the archive lacks are not looked for (tar --compare does not
+either).
+
+Differences go to stdout, one line each (`path: what differs`); messages to stderr. Exit 0 when nothing
+differs, 1 when something does, 2 when the tape cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import stat
+import sys
+import tempfile
+from typing import IO, Iterator, List, Optional
+
+from rescue.archive.member import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, HARDLINK, SYMLINK, Member
+from rescue.archive.reader import ArchiveReader, DamagedMemberError
+from rescue.archive.record_reader import BadRecordError
+from rescue.catalog import open_catalog
+from rescue.errors import EXIT_OK, EXIT_PARTIAL
+from rescue.rebuild import hash_entry
+from rescue.restore import catalog_path
+from rescue.tape.base import Tape
+from rescue.volume import read_catalog, read_label
+
+_KIND = {
+    stat.S_IFREG: FILE,
+    stat.S_IFDIR: DIR,
+    stat.S_IFLNK: SYMLINK,
+    stat.S_IFCHR: CHARDEV,
+    stat.S_IFBLK: BLOCKDEV,
+    stat.S_IFIFO: FIFO,
+}
+CHUNK = 1024 * 1024
+
+
+@dataclasses.dataclass
+class VerifyOptions:
+    catalog: Optional[str] = None
+    against: Optional[str] = None
+    no_catalog: bool = False
+    messages: Optional[IO[str]] = None
+    results: Optional[IO[str]] = None  # where difference lines go (stdout)
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    members: int = 0
+    bytes: int = 0
+    catalog_members: Optional[int] = None
+    checked_against: Optional[str] = None
+    differences: List[str] = dataclasses.field(default_factory=list)
+    records_read: int = 0
+    exit_code: int = EXIT_OK
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        while True:
+            data = os.read(fd, CHUNK)
+            if not data:
+                break
+            h.update(data)
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
+def _sparse_sha256(path: str, regions) -> str:
+    """The digest the catalog keeps for a sparse file: its data regions in map order."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for offset, length in regions:
+            f.seek(offset)
+            left = length
+            while left > 0:
+                data = f.read(min(left, CHUNK))
+                if not data:
+                    break
+                h.update(data)
+                left -= len(data)
+    return h.hexdigest()
+
+
+def compare_live(member: Member, root: str, digest: Optional[str]) -> List[str]:
+    """What differs between an archive member and the file under root (tar --compare's checks)."""
+    path = os.path.join(root, member.path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ["Warning: Cannot stat: No such file or directory"]
+    except OSError as e:
+        return [f"Cannot stat: {e.strerror}"]
+    if member.type == HARDLINK:
+        try:
+            target = os.lstat(os.path.join(root, member.linkname))
+        except OSError:
+            return [f"Not linked to {member.linkname} (it is missing)"]
+        same = (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino)
+        return [] if same else [f"Not linked to {member.linkname}"]
+    kind = _KIND.get(stat.S_IFMT(st.st_mode))
+    if kind != member.type:
+        return ["File type differs"]
+    out = []
+    if member.type != SYMLINK and stat.S_IMODE(st.st_mode) != member.mode:
+        out.append("Mode differs")
+    if st.st_uid != member.uid:
+        out.append("Uid differs")
+    if st.st_gid != member.gid:
+        out.append("Gid differs")
+    # Only a regular file's mtime: GNU tar's compare.c checks a symlink's target alone, and a directory's mtime
+    # changes with its contents.
+    if member.type == FILE and st.st_mtime_ns // 10**9 != member.mtime_ns // 10**9:
+        out.append("Mod time differs")
+    if member.type == SYMLINK:
+        if os.readlink(path) != member.linkname:
+            out.append("Symlink differs")
+    elif member.type in (CHARDEV, BLOCKDEV):
+        if (os.major(st.st_rdev), os.minor(st.st_rdev)) != (member.devmajor, member.devminor):
+            out.append("Device number differs")
+    elif member.type == FILE:
+        if st.st_size != member.size:
+            out.append("Size differs")
+        elif digest is not None:
+            live = _file_sha256(path) if member.sparse is None else _sparse_sha256(path, member.sparse)
+            if live != digest:
+                out.append("Contents differ")
+    return out
+
+
+class _Verify:
+    def __init__(self, tape: Tape, options: VerifyOptions):
+        self.tape = tape
+        self.o = options
+        self.out = options.messages if options.messages is not None else sys.stderr
+        self.results = options.results if options.results is not None else sys.stdout
+        self.result = VerifyResult(checked_against=options.against)
+
+    def differ(self, path: str, what: str) -> None:
+        line = f"{path}: {what}"
+        self.result.differences.append(line)
+        print(line, file=self.results, flush=True)
+
+    def on_warning(self, where: str, message: str) -> None:
+        print(f"rescue: warning: {where}: {message}", file=self.out, flush=True)
+
+    def run(self) -> VerifyResult:
+        label = read_label(self.tape)
+        archive_file = label.archive_file if label is not None else 0
+        if label is not None:
+            print(f"{self.tape.name}: rescue backup of {label.host}, {label.created}", file=self.out)
+        if self.o.no_catalog:
+            self.scan(None, archive_file)
+        elif self.o.catalog:
+            self.o.catalog = catalog_path(self.o.catalog)
+            header, _ = open_catalog(self.o.catalog)
+            if label is None:
+                archive_file = int(header.get("archive_file", 0))
+            if label is not None and header.get("backup_id") not in (None, label.backup_id):
+                self.differ(
+                    self.o.catalog, f"catalog of backup {header.get('backup_id')}, tape {label.backup_id}"
+                )
+            self.scan(self.o.catalog, archive_file)
+        elif label is not None:
+            with tempfile.TemporaryDirectory(prefix="rescue-catalog-") as spool:
+                self.scan(read_catalog(self.tape, label, spool).catalog, archive_file)
+        else:
+            print(
+                f"{self.tape.name}: no rescue label and no catalog: checking that the archive reads",
+                file=self.out,
+            )
+            self.scan(None, archive_file)
+        r = self.result
+        if r.catalog_members is not None and r.catalog_members != r.members:
+            self.differ("(archive)", f"{r.members} members on tape, {r.catalog_members} in the catalog")
+        print(
+            f"verified {r.members} members, {r.bytes} bytes, {r.records_read} records"
+            + (f" against {r.checked_against}" if r.checked_against else "")
+            + f": {len(r.differences)} difference(s)",
+            file=self.out,
+        )
+        r.exit_code = EXIT_PARTIAL if r.differences else EXIT_OK
+        return r
+
+    def scan(self, catalog_path: Optional[str], archive_file: int) -> None:
+        self.tape.rewind()
+        if archive_file:
+            self.tape.space_files(archive_file)
+        reader = ArchiveReader(self.tape, on_warning=self.on_warning)
+        expected: Iterator[Member] = iter(())
+        if catalog_path is not None:
+            expected = open_catalog(catalog_path)[1]
+            self.result.catalog_members = 0
+        pending: Optional[Member] = None
+
+        def next_expected() -> Optional[Member]:
+            m = next(expected, None)
+            if m is not None:
+                self.result.catalog_members += 1
+            return m
+
+        if catalog_path is not None:
+            pending = next_expected()
+        for entry in reader:
+            m = entry.member
+            self.result.members += 1
+            here = (m.record, m.offset)
+            while pending is not None and (pending.record, pending.offset) < here:
+                self.differ(pending.path, "missing on tape (the catalog names it)")
+                pending = next_expected()
+            cat = None
+            if pending is not None and (pending.record, pending.offset) == here:
+                cat, pending = pending, next_expected()
+            elif catalog_path is not None:
+                self.differ(m.path, "on tape but not in the catalog")
+            digest = None
+            try:
+                if m.type == FILE:
+                    digest = hash_entry(entry)
+                    self.result.bytes += m.size
+            except (DamagedMemberError, BadRecordError) as e:
+                self.differ(m.path, f"unreadable ({e})")
+                continue
+            if cat is not None:
+                if cat.path != m.path:
+                    self.differ(m.path, f"the catalog names {cat.path!r} at this position")
+                elif cat.type != m.type:
+                    self.differ(m.path, f"type {m.type} on tape, {cat.type} in the catalog")
+                elif m.type == FILE and cat.size != m.size:
+                    self.differ(m.path, f"size {m.size} on tape, {cat.size} in the catalog")
+                elif m.type == FILE and cat.sha256 and digest != cat.sha256:
+                    self.differ(m.path, "SHA-256 differs from the catalog")
+            if self.o.against:
+                for what in compare_live(m, self.o.against, digest):
+                    self.differ(m.path, what)
+        while pending is not None:
+            self.differ(pending.path, "missing on tape (the catalog names it)")
+            pending = next_expected()
+        for start, end in reader.lost_ranges:
+            self.differ("(archive)", f"damaged from record {start[0]} to record {end[0]}")
+        self.result.records_read = reader.records_read
+
+
+def run_verify(tape: Tape, options: VerifyOptions) -> VerifyResult:
+    return _Verify(tape, options).run()
