@@ -101,6 +101,9 @@ class StreamTape(Tape):
         self._size: Optional[int] = os.fstat(self._fd).st_size if self.can_seek else None
         self._short = False
         self._eof_seen = False  # a pipe returned EOF
+        # A pipe keeps its first record, so a reader that peeked at it (is this a rescue label?) can rewind.
+        self._first: Optional[bytes] = None
+        self._replay: Optional[bytes] = None
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -144,7 +147,9 @@ class StreamTape(Tape):
             raise self._eod("reading")
         if self.writable and self.can_seek is False:
             raise TapeError(f"{self.name}: opened for writing; cannot read")
-        if self._eof_seen and not self.can_seek:
+        if self._replay is not None:
+            data, self._replay = self._replay, None
+        elif self._eof_seen and not self.can_seek:
             data = b""
         else:
             try:
@@ -154,6 +159,8 @@ class StreamTape(Tape):
         if not data:
             self._marks = 1
             return b""
+        if self._off == 0 and not self.can_seek:
+            self._first = data
         self._off += len(data)
         self.records_read += 1
         self.bytes_read += len(data)
@@ -294,6 +301,9 @@ class StreamTape(Tape):
 
     def rewind(self) -> None:
         if self._off == 0 and not self._marks:
+            return
+        if not self.can_seek and self._first is not None and self._off == len(self._first):
+            self._replay, self._off, self._marks = self._first, 0, 0
             return
         self._need_seek("rewind")
         self._off, self._marks = 0, 0

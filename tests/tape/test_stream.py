@@ -109,3 +109,23 @@ def test_regular_file_positions_and_truncation(tmp_path):
         tape.seek(2)
         tape.write_record(b"N" * 100)
     assert path.read_bytes() == b"\0" * 100 + b"\1" * 100 + b"N" * 100
+
+
+def test_a_pipe_rewinds_after_only_its_first_record_was_read():
+    """A reader may peek at the first record (is it a rescue label?) and rewind, even on stdin."""
+    r, w = os.pipe()
+    payload = b"a" * 1024 + b"b" * 1024
+    os.write(w, payload)
+    os.close(w)
+    tape = open_tape(f"/dev/fd/{r}", record_size=1024)
+    assert not tape.can_seek
+    first = tape.read_record()
+    tape.rewind()
+    assert tape.tell() == 0
+    assert tape.read_record() == first
+    assert tape.read_record() == b"b" * 1024
+    assert tape.read_record() == b""
+    with pytest.raises(UnsupportedError):
+        tape.rewind()  # two records went by: gone for good
+    tape.close()
+    os.close(r)
