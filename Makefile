@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check rescue tests build bench
-	$(BIN)/ruff format --check rescue tests build bench
+	$(BIN)/ruff check rescue tests build bench drill
+	$(BIN)/ruff format --check rescue tests build bench drill
 	shellcheck $$(git ls-files | xargs grep -lE '^#!(/usr)?/bin/(env )?(ba)?sh' 2>/dev/null)
 
 pytest: venv

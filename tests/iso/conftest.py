@@ -1,0 +1,128 @@
+"""Fixtures for the rescue image tests: the pyz, the kernel + initrd, the two ISOs (built once per test run), and
+booting a guest to the rescue shell.
+
+Builds go to a temporary directory of the test run; iso/mkinitramfs keeps its package cache in build/out/ so a second
+run downloads nothing. Boot times to the shell are appended to build/out/boot-times.txt (and printed).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests import vm
+from tests.support import need, need_tool
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+ISO = ROOT / "iso"
+BOOT_TIMES = ROOT / "build" / "out" / "boot-times.txt"
+SHELL_BANNER = r"rescue: shell on \S+"
+BOOT_TIMEOUT = 240  # TCG on a busy 2-core machine; a normal boot takes 15-25 s
+
+
+def run_tool(*cmd: str) -> subprocess.CompletedProcess:
+    p = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, f"{cmd[0]} failed:\n{p.stderr[-3000:]}"
+    return p
+
+
+def build_pyz(out: Path, commit: str = "") -> Path:
+    cmd = [str(ROOT / "build" / "pyz.py"), "--out", str(out)]
+    if commit:
+        cmd += ["--commit", commit]
+    run_tool(*cmd)
+    return out
+
+
+def pyz_version(pyz: Path) -> str:
+    return subprocess.run(
+        [sys.executable, "-I", str(pyz), "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("iso-build")
+
+
+@pytest.fixture(scope="session")
+def pyz(build_dir) -> Path:
+    return build_pyz(build_dir / "rescue.pyz")
+
+
+@pytest.fixture(scope="session")
+def changed_pyz(build_dir) -> Path:
+    """A pyz that differs from `pyz` (another recorded commit), to prove a remastered ISO runs the new one."""
+    return build_pyz(build_dir / "changed" / "rescue.pyz", commit=f"remaster-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def image(build_dir, pyz) -> Path:
+    need_tool("apt-get", "apt-cache", "dpkg-deb", "readelf", "zstd")
+    out = build_dir / "image"
+    run_tool(str(ISO / "mkinitramfs"), "--out", str(out), "--pyz", str(pyz))
+    return out
+
+
+def mkimage(build_dir: Path, image: Path, pyz: Path, method: str) -> Path:
+    need_tool("xorriso", "grub-mkrescue", "grub-mkstandalone", "mkfs.vfat", "mcopy")
+    out = build_dir / f"rescue-{method}.iso"
+    run_tool(
+        str(ISO / "mkimage"), "--method", method, "--image", str(image), "--pyz", str(pyz), "--out", str(out)
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def iso_grub_mkrescue(build_dir, image, pyz) -> Path:
+    return mkimage(build_dir, image, pyz, "grub-mkrescue")
+
+
+@pytest.fixture(scope="session")
+def iso_xorriso(build_dir, image, pyz) -> Path:
+    return mkimage(build_dir, image, pyz, "xorriso")
+
+
+def machine_args(medium: Path, how: str, workdir: Path) -> list:
+    """QEMU arguments booting `medium` as a CD (bios/uefi) or as a USB stick (usb-bios/usb-uefi)."""
+    firmware = []
+    if how.endswith("uefi"):
+        need(vm.ovmf() is not None, "OVMF firmware missing (Debian package ovmf)")
+        firmware = vm.uefi_args(workdir)
+    if how.startswith("usb"):
+        drive = [
+            "-drive",
+            f"if=none,id=stick,format=raw,readonly=on,file={medium}",
+            "-device",
+            "qemu-xhci",
+            "-device",
+            "usb-storage,drive=stick,bootindex=0",
+        ]
+    else:
+        drive = ["-cdrom", str(medium)]
+    return firmware + drive
+
+
+def record_boot_time(what: str, seconds: float) -> None:
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {what}: shell after {seconds:.1f} s ({vm.accel()})"
+    BOOT_TIMES.parent.mkdir(parents=True, exist_ok=True)
+    with BOOT_TIMES.open("a") as f:
+        f.write(line + "\n")
+    print(line)
+
+
+def boot_and_read_version(medium: Path, how: str, workdir: Path, label: str) -> tuple:
+    """Boot `medium`, wait for the rescue shell, run `rescue --version`; returns (version line, RESCUE_PYZ)."""
+    need_tool(vm.QEMU)
+    with vm.Guest(machine_args(medium, how, workdir), workdir, name=how, memory="512M") as guest:
+        guest.wait_for(SHELL_BANNER, BOOT_TIMEOUT)
+        record_boot_time(f"{label} {how}", time.monotonic() - guest.started_at)
+        out, status = guest.run("rescue --version; echo pyz=$RESCUE_PYZ", timeout=120)
+    assert status == 0, out
+    lines = out.splitlines()
+    return lines[-2].strip(), lines[-1].strip().removeprefix("pyz=")
