@@ -5,8 +5,10 @@ Tape file N is the file `N-<name>.tar` in the directory: `0-label.tar`, `1-archi
 is end of data.  Every file counts as ended by a filemark (st writes one when a written tape is closed), so
 `write_filemarks()` just closes the current file and an empty file is a tape file with no records.
 
-Records are fixed-size chunks of `record_size` bytes (the option; else the size of the first record written on
-an empty volume; else 256 KiB, the set's default), the last chunk of a file may be shorter.  `read_record()`
+Records are fixed-size chunks of `record_size` bytes (the option; else 256 KiB, the set's default), the last chunk
+of a file may be shorter.  Without the option, a tape file written in this session takes the size of its first
+record (a rescue set writes its label and catalog in 10 KiB records, its archive in 256 KiB ones); files found on
+the volume count in `record_size`.  `read_record()`
 returns the next chunk whatever `bufsize` asks (as st returns a whole record).  Logical blocks follow the st
 contract: each record and each filemark is one block, so tape file N starts at block sum(records(j) + 1, j < N),
 and tell/seek map to (file, byte offset) by that rule.  A write must be `record_size` bytes, except the last
@@ -87,6 +89,7 @@ class DirectoryTape(Tape):
         self.writable = write and not self.write_protected
         self._names: List[str] = []
         self._sizes: List[int] = []
+        self._rsizes: List[Optional[int]] = []  # record size of each file written in this session, else None
         self._scan()
         self._fd = -1
         self._fd_file = -1
@@ -161,6 +164,13 @@ class DirectoryTape(Tape):
             entry = found[len(self._names)]
             self._names.append(entry)
             self._sizes.append(os.path.getsize(os.path.join(self.path, entry)))
+        self._rsizes = [None] * len(self._names)
+
+    def _rs(self, number: int) -> int:
+        """Record size of tape file `number`."""
+        if number < len(self._rsizes) and self._rsizes[number]:
+            return self._rsizes[number]
+        return self.record_size
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -186,8 +196,7 @@ class DirectoryTape(Tape):
         return self._fd
 
     def _start_block(self, number: int) -> int:
-        r = self.record_size
-        return sum(_records(s, r) + 1 for s in self._sizes[:number])
+        return sum(_records(s, self._rs(j)) + 1 for j, s in enumerate(self._sizes[:number]))
 
     def _eod(self, what: str) -> EndOfDataError:
         return EndOfDataError(f"{self.name}: end of data after tape file {len(self._names) - 1} while {what}")
@@ -203,7 +212,7 @@ class DirectoryTape(Tape):
             self._file += 1
             self._off = 0
             return b""
-        n = min(self.record_size, size - self._off)
+        n = min(self._rs(self._file), size - self._off)
         fd = self._open_file(self._file)
         try:
             data = os.pread(fd, n, self._off)
@@ -232,6 +241,7 @@ class DirectoryTape(Tape):
                 self._close_fd()
             os.unlink(os.path.join(self.path, self._names.pop()))
             self._sizes.pop()
+            self._rsizes.pop()
         if self._file == len(self._names):
             name = tape_file_name(self._file)
             fd = os.open(
@@ -240,26 +250,28 @@ class DirectoryTape(Tape):
             os.close(fd)
             self._names.append(name)
             self._sizes.append(0)
+            self._rsizes.append(None)
             self._short = False
         elif self._sizes[self._file] > self._off:
             os.truncate(os.path.join(self.path, self._names[self._file]), self._off)
             self._sizes[self._file] = self._off
-            self._short = self._off % self.record_size != 0
+            self._short = self._off % self._rs(self._file) != 0
 
     def write_record(self, data) -> None:
         view = memoryview(data)
         n = view.nbytes
         if n == 0:
             raise TapeError(f"{self.name}: a tape record cannot be empty")
-        if not self._explicit_size and self._file == 0 and self._off == 0:
-            self.record_size = n  # an empty volume takes the size of its first record
-            self._explicit_size = True
-        if n > self.record_size or self._short:
+        starts_file = not self._explicit_size and self._off == 0  # a tape file takes its first record's size
+        size = n if starts_file else self._rs(self._file)
+        if n > size or (self._short and not starts_file):
             raise TapeError(
-                f"{self.name}: records here are {self.record_size} bytes and only the last record of a tape file "
-                f"may be shorter; got {n} bytes"
+                f"{self.name}: records here are {size} bytes and only the last record of a tape file may be "
+                f"shorter; got {n} bytes"
             )
         self._prepare_write()
+        if starts_file:
+            self._rsizes[self._file] = n
         if self.capacity is not None and sum(self._sizes) + n > self.capacity:
             self._eom_hit = True
             raise EndOfMediumError(
@@ -282,7 +294,7 @@ class DirectoryTape(Tape):
             ) from None
         self._off += n
         self._sizes[self._file] = self._off
-        self._short = n < self.record_size
+        self._short = n < self._rs(self._file)
 
     def write_filemarks(self, count: int = 1) -> None:
         if count < 0:
@@ -298,12 +310,12 @@ class DirectoryTape(Tape):
     def space_records(self, count: int) -> None:
         self._check_online()
         self.seeks += 1
-        r = self.record_size
         if count >= 0:
             if count and self._file >= len(self._names):
                 raise self._eod("spacing forward records")
             if count == 0:
                 return
+            r = self._rs(self._file)
             size = self._sizes[self._file]
             left = _records(size, r) - _records(self._off, r)
             if count <= left:
@@ -313,6 +325,7 @@ class DirectoryTape(Tape):
             self._off = 0
             raise FilemarkError(f"{self.name}: filemark reached while spacing records", count - left)
         back = -count
+        r = self._rs(min(self._file, len(self._names) - 1)) if self._names else self.record_size
         have = _records(self._off, r)
         if back <= have:
             self._off = (have - back) * r
@@ -344,16 +357,16 @@ class DirectoryTape(Tape):
 
     def tell(self) -> int:
         self._check_online()
-        return self._start_block(self._file) + _records(self._off, self.record_size)
+        return self._start_block(self._file) + _records(self._off, self._rs(self._file))
 
     def seek(self, block: int) -> None:
         self._check_online()
         self.seeks += 1
         if block < 0:
             raise TapeError(f"{self.name}: cannot seek to block {block}")
-        r = self.record_size
         start = 0
         for number, size in enumerate(self._sizes):
+            r = self._rs(number)
             blocks = _records(size, r) + 1
             if block < start + blocks:
                 self._file = number
@@ -379,13 +392,13 @@ class DirectoryTape(Tape):
             return TapeStatus(
                 device=self.name, kind=self.kind, online=False, write_protected=self.write_protected
             )
-        block = _records(self._off, self.record_size)
+        size = self._rs(self._file)
         return TapeStatus(
             device=self.name,
             kind=self.kind,
             file_number=self._file,
-            block_number=block,
-            block_size=self.record_size,
+            block_number=_records(self._off, size),
+            block_size=size,
             drive_type="directory volume",
             bot=self._file == 0 and self._off == 0,
             eof=self._file > 0 and self._off == 0,
@@ -412,6 +425,7 @@ class DirectoryTape(Tape):
             self._close_fd()
             os.unlink(os.path.join(self.path, self._names.pop()))
             self._sizes.pop()
+            self._rsizes.pop()
         self._eom_hit = False
 
     def offline(self) -> None:

@@ -57,7 +57,7 @@ def test_gnu_tar_reads_an_archive_written_through_the_volume_and_back(tmp_path):
 def test_first_record_sets_the_record_size_and_only_a_last_record_may_be_short(tmp_path):
     with open_tape(f"{tmp_path}/v/", write=True) as tape:
         tape.write_record(b"a" * 4096)
-        assert tape.record_size == 4096
+        assert tape.status().block_size == 4096
         with pytest.raises(TapeError, match="records here are 4096 bytes"):
             tape.write_record(b"b" * 8192)
         tape.write_record(b"c" * 100)  # short: ends the file
@@ -67,6 +67,22 @@ def test_first_record_sets_the_record_size_and_only_a_last_record_may_be_short(t
         tape.write_record(b"e" * 4096)  # a new file may have full records again
         tape.write_filemarks(1)
         assert tape.tell() == 2 + 1 + 1 + 1
+
+
+def test_each_tape_file_keeps_the_record_size_it_was_written_with(tmp_path):
+    """A rescue set: label in 10 KiB records, archive in larger ones; positions stay consistent."""
+    with open_tape(f"{tmp_path}/v/", write=True) as tape:
+        for _ in range(2):
+            tape.write_record(b"l" * 10240)
+        tape.write_filemarks(1)
+        for i in range(3):
+            tape.write_record(bytes([i]) * 65536)
+        tape.write_filemarks(1)
+        assert tape.tell() == 2 + 1 + 3 + 1
+        tape.seek(4)
+        assert tape.read_record() == b"\x01" * 65536
+        tape.rewind()
+        assert tape.read_record() == b"l" * 10240
 
 
 def test_positions_count_a_short_last_record_and_the_filemark(tmp_path):
