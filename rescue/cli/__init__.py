@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import subprocess
 import sys
 import traceback
 from typing import List, Optional
@@ -25,8 +26,22 @@ def version_string() -> str:
     try:
         from rescue._buildinfo import COMMIT  # type: ignore[import-not-found]
     except ImportError:
-        COMMIT = "unknown"
+        COMMIT = _checkout_commit()
     return f"rescue {__version__} (commit {COMMIT})"
+
+
+def _checkout_commit() -> str:
+    """The commit of a source checkout (python -m rescue), or "unknown" outside one."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.isdir(os.path.join(top, ".git")):
+        return "unknown"
+    try:
+        out = subprocess.run(
+            ["git", "-C", top, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 def command_modules() -> List[str]:
