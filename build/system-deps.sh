@@ -5,14 +5,14 @@ set -euo pipefail
 
 packages=(
   # archive interop and tape tools
-  tar mt-st acl attr e2fsprogs gcc libc6-dev
+  tar mt-st acl attr e2fsprogs gcc libc6-dev libarchive-tools
   # databases for dump/reload round trips
   mariadb-server mariadb-client postgresql
   # rescue images and VMs
   xorriso mtools dosfstools grub-common grub-pc-bin grub-efi-amd64-bin ovmf qemu-system-x86 qemu-block-extra
   qemu-utils busybox-static cpio zstd
-  # the virtual tape: tgt is built from Debian's source with our patch
-  tgt libiscsi-bin dpkg-dev
+  # the virtual tape: tgt is built from Debian's source with our patch (drill/build-tgt.sh)
+  tgt libiscsi-bin dpkg-dev make patch xz-utils
   # lint of shell scripts
   shellcheck
 )
