@@ -6,8 +6,10 @@
 - read_record(bufsize) reads one record.  A record larger than the buffer makes st return ENOMEM after moving
   past it (st(4), "the block is larger than the buffer"); we space back one record (MTBSR) and read again with a
   larger buffer, doubling up to MAX_RECORD, so records of any size written by any tool read back whole.
-- A read of 0 bytes is a filemark, unless MTIOCGET reports EOD (st(4) returns 0 at the first read of blank
-  tape, then EIO); that is EndOfDataError.
+- A read of 0 bytes is a filemark, unless MTIOCGET reports EOD; that is EndOfDataError.  Blank check (reading
+  blank tape at BOT, or MTSEEK past the end of data) reaches us as a bare EIO with no EOD bit on some targets;
+  `_blank_or()` tells it from a medium error by spacing one file forward, which fails with EOD set at end of
+  data, and returns to where the tape was.
 - errno becomes a typed error from rescue.tape.base with a message naming the device and what to do; EIO is
   told apart with MTIOCGET's status bits (EOD, EOT, BOT, EOF) as mt-st does.
 
@@ -133,6 +135,27 @@ class StTape(Tape):
             f"{n}: I/O error while {what}: {e.strerror}; check the kernel log (dmesg), clean the drive, retry"
         )
 
+    def _blank_or(self, error: TapeError, what: str) -> TapeError:
+        """EndOfDataError if the tape stands at end of data, else `error` (with the tape where it was)."""
+        if not isinstance(error, MediumError):
+            return error
+        try:
+            here = self.tell()
+        except TapeError:
+            return error
+        result = error
+        try:
+            fcntl.ioctl(self._fd, mtio.MTIOCTOP, mtio.pack_mtop(mtio.MTFSF, 1))
+        except OSError:
+            s = self._raw_status()
+            if s is not None and s["mt_gstat"] & mtio.GMT_EOD:
+                result = EndOfDataError(f"{self.name}: end of data (blank tape) while {what}")
+        try:
+            fcntl.ioctl(self._fd, mtio.MTIOCTOP, mtio.pack_mtop(mtio.MTSEEK, here))
+        except OSError:
+            pass  # where the tape is now is for the caller to find out
+        return result
+
     def _op(self, op: int, count: int, what: str, backward: bool = False) -> None:
         self._check_open()
         try:
@@ -155,7 +178,7 @@ class StTape(Tape):
                 break
             except OSError as e:
                 if e.errno != errno.ENOMEM:
-                    raise self._error(e, "reading") from None
+                    raise self._blank_or(self._error(e, "reading"), "reading") from None
                 if size >= self.max_record:
                     raise MediumError(
                         f"{self.name}: a record is larger than {self.max_record} bytes; not a tape this tool can read"
@@ -235,7 +258,11 @@ class StTape(Tape):
 
     def seek(self, block: int) -> None:
         self.seeks += 1
-        self._op(mtio.MTSEEK, block, f"seeking to block {block}")
+        what = f"seeking to block {block}"
+        try:
+            self._op(mtio.MTSEEK, block, what)
+        except MediumError as e:
+            raise self._blank_or(e, what) from None
 
     def rewind(self) -> None:
         self._op(mtio.MTREW, 1, "rewinding")

@@ -37,6 +37,7 @@ class FakeDrive:
         self.requests = []  # (request number, argument bytes)
         self.ops = []  # (mt_op, mt_count)
         self.op_errors = {}  # mt_op -> errno
+        self.gstat_after_error = {}  # mt_op -> status bits st shows once that op failed
         self.gstat = mtio.GMT_ONLINE
         self.mtget = {"mt_type": mtio.MT_ISSCSI2, "mt_resid": 0, "mt_dsreg": 0, "mt_erreg": 0}
         self.fileno = 0
@@ -56,6 +57,7 @@ class FakeDrive:
             self.ops.append((op, count))
             if op in self.op_errors:
                 code = self.op_errors[op]
+                self.gstat = self.gstat_after_error.get(op, self.gstat)
                 raise OSError(code, os.strerror(code))
             if op == mtio.MTBSR and self.last_record is not None:
                 self.records.insert(0, self.last_record)  # st moved past it; spacing back offers it again
@@ -329,4 +331,37 @@ def test_writes_are_one_record_each_and_errors_are_typed(drive):
     drive.write_errno = errno.ENOSPC
     with pytest.raises(EndOfMediumError):
         tape.write_record(b"e")
+    tape.close()
+
+
+def test_blank_check_without_the_eod_bit_is_end_of_data_and_the_tape_returns(drive):
+    """Reading blank tape gives a bare EIO on some targets; spacing a file forward then fails with EOD."""
+    drive.records = [errno.EIO]
+    drive.op_errors[mtio.MTFSF] = errno.EIO
+    drive.gstat_after_error[mtio.MTFSF] = mtio.GMT_ONLINE | mtio.GMT_EOD
+    drive.positions = [7]
+    tape = StTape(drive.path)
+    with pytest.raises(EndOfDataError, match="blank tape"):
+        tape.read_record()
+    assert drive.ops[-2:] == [(mtio.MTFSF, 1), (mtio.MTSEEK, 7)]
+    tape.close()
+
+
+def test_an_io_error_before_more_data_stays_a_medium_error_and_the_tape_returns(drive):
+    drive.records = [errno.EIO]
+    drive.positions = [12]
+    tape = StTape(drive.path)
+    with pytest.raises(MediumError, match="dmesg"):
+        tape.read_record()
+    assert drive.ops[-2:] == [(mtio.MTFSF, 1), (mtio.MTSEEK, 12)]
+    tape.close()
+
+
+def test_seek_past_end_of_data_is_end_of_data(drive):
+    drive.op_errors[mtio.MTSEEK] = errno.EIO
+    drive.op_errors[mtio.MTFSF] = errno.EIO
+    drive.gstat_after_error[mtio.MTFSF] = mtio.GMT_ONLINE | mtio.GMT_EOD
+    tape = StTape(drive.path)
+    with pytest.raises(EndOfDataError):
+        tape.seek(50)
     tape.close()
