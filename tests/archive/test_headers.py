@@ -144,3 +144,49 @@ def test_gnu_tar_lists_a_member_over_8_gib_without_warnings(tmp_path):
     proc = gnu_tar("-tvf", archive)
     assert proc.returncode == 0 and proc.stderr == b""
     assert b" %d " % size in proc.stdout and proc.stdout.rstrip().endswith(b"big.bin")
+
+
+_members = st.builds(
+    Member,
+    path=st.one_of(
+        st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=120),
+        st.sampled_from(["etc/passwd", "caf\u00e9", os.fsdecode(b"bad\xff"), "d/"]),
+    ),
+    type=st.sampled_from(["file", "dir", "symlink", "hardlink", "fifo", "chardev", "blockdev"]),
+    size=st.sampled_from([0, 1, 511, 512, 10**6, tf.MAX_OCTAL_SIZE, tf.MAX_OCTAL_SIZE + 1]),
+    mode=st.integers(0, 0o7777),
+    uid=st.sampled_from([0, 1000, tf.MAX_OCTAL_ID, tf.MAX_OCTAL_ID + 1]),
+    gid=st.sampled_from([0, 100, tf.MAX_OCTAL_ID + 1]),
+    uname=st.sampled_from(["", "root", "u" * 33, "j\u00fcrgen"]),
+    gname=st.sampled_from(["", "wheel"]),
+    mtime_ns=st.one_of(
+        st.integers(0, (tf.MAX_OCTAL_SIZE + 2) * 10**9),
+        st.sampled_from([0, 1_700_000_000 * 10**9, 1_795_674_308_683_310_510, -1]),
+    ),
+    linkname=st.sampled_from(["", "../target", "l" * 101, "\u00e9"]),
+    xattrs=st.sampled_from([{}, {"user.a": b"1"}]),
+    sparse=st.sampled_from([None, [(0, 512), (4096, 0)]]),
+)
+
+
+@given(_members, st.integers(0, 7))
+def test_fast_path_writes_exactly_what_encode_returns(m, blocks_before):
+    """encode_into (the writer's per-file fast path) either declines or produces encode()'s bytes."""
+    enc = HeaderEncoder()
+    buf = bytearray(b"\xaa" * (4096 + 512 * blocks_before))
+    pos = 512 * blocks_before
+    n = enc.encode_into(buf, pos, m)
+    if n == 0:
+        assert buf == b"\xaa" * len(buf)  # declined without writing anything
+        return
+    assert bytes(buf[pos : pos + n]) == enc.encode(m)
+    assert buf[:pos] == b"\xaa" * pos and buf[pos + n :] == b"\xaa" * (len(buf) - pos - n)
+
+
+def test_fast_path_takes_the_common_members():
+    enc = HeaderEncoder()
+    buf = bytearray(1536)
+    common = Member("srv/f.dat", "file", 4000, 0o644, 0, 0, "root", "root", 1_795_674_308_683_310_510)
+    assert enc.encode_into(buf, 0, common) == 1536  # pax mtime record + ustar
+    whole_second = Member("srv", "dir", mtime_ns=1_700_000_000 * 10**9)
+    assert enc.encode_into(buf, 0, whole_second) == 512

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import subprocess
 
 import pytest
@@ -88,3 +89,46 @@ def test_archive_on_a_simh_tape_reads_back_record_by_record_and_extracts_with_gn
     )
     assert proc.returncode == 0 and proc.stderr == b""
     assert (out / "etc/passwd").read_bytes() == (tmp_path / "src/etc/passwd").read_bytes()
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_small_files_around_record_boundaries_keep_data_digests_and_positions(tmp_path, threaded):
+    """Small files take the one-read fast path when header and data fit in the current record and the
+    general path when they straddle it: both give GNU tar the same files, and the catalog the right digest
+    and first-header position."""
+    need_tool("tar")
+    rng = random.Random(7)
+    src = tmp_path / "src"
+    src.mkdir()
+    contents = {}
+    for i in range(150):
+        data = os.urandom(rng.choice([0, 1, 511, 512, 513, 2047, 2048, 3000, 5000, 9000]))
+        (src / f"f{i:03d}").write_bytes(data)
+        os.utime(src / f"f{i:03d}", ns=(1_700_000_000_123_456_789 + i, 1_700_000_000_123_456_789 + i))
+        contents[f"f{i:03d}"] = data
+    record_size = 10240
+    tape = MemoryTape()
+    members = []
+    result = write_archive(
+        tape, str(src), record_size=record_size, threaded=threaded, on_member=members.append
+    )
+    assert result.exit_code == 0 and len(members) == 150
+    stream = tape.data
+    straddling = 0
+    for m in members:
+        assert m.sha256 == hashlib.sha256(contents[m.path]).hexdigest()
+        at = m.record * record_size + m.offset
+        assert stream[at + 156 : at + 157] == b"x"  # the pax header (nanosecond mtime) comes first
+        assert stream[at + 1024 : at + 1024 + len(m.path)] == m.path.encode()
+        size = len(contents[m.path])
+        straddling += m.offset + 1536 + size > record_size
+    assert straddling > 0 and straddling < len(members)  # both paths were taken
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(stream)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run(["tar", "-xpf", str(archive), "-b", "20", "-C", str(out)], capture_output=True)
+    assert proc.returncode == 0 and proc.stderr == b""
+    for name, data in contents.items():
+        assert (out / name).read_bytes() == data
+        assert os.stat(out / name).st_mtime_ns == os.stat(src / name).st_mtime_ns

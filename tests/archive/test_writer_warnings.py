@@ -132,3 +132,25 @@ def test_tape_error_stops_the_backup(tmp_path):
     for threaded in (False, True):
         with pytest.raises(EndOfMediumError):
             write_archive(tape, str(root), record_size=RECORD, threaded=threaded)
+
+
+def test_small_file_truncated_after_its_stat_is_padded_like_a_big_one(tmp_path, mocker):
+    """The one-read fast path for small files gets a short read: the general path pads and warns."""
+    need_tool("tar")
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "small").write_bytes(b"s" * 3000)
+    real_open = os.open
+
+    def truncating_open(path, flags, *a, **kw):
+        if path == "small":
+            os.truncate(root / "small", 100)
+        return real_open(path, flags, *a, **kw)
+
+    mocker.patch("os.open", side_effect=truncating_open)
+    tape = MemoryTape()
+    result = run(root, tape)
+    mocker.stopall()
+    assert result.warnings == [("small", "File shrank by 2900 bytes; padding with zeros")]
+    out = extract(tape, tmp_path)
+    assert (out / "small").read_bytes() == b"s" * 100 + bytes(2900)

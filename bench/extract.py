@@ -1,0 +1,215 @@
+"""Extract: rescue's reader + extractor against `tar --extract`, and peak RSS reading 1,000,000 members.
+
+1. Builds the synthetic tree (bench.tree, `--scale`; 1.0 is ~100k files, ~1.6 GB) and archives it once with
+   GNU tar (`--format=posix --sparse -b 512`: 256 KiB records) on tmpfs, so reading costs no disk.
+2. `--runs` times each, alternating: `tar -xpf ARCHIVE -b 512` and rescue (a child process with the real
+   interpreter, sys.executable: ArchiveReader over the archive file, Extractor), each into a fresh ext4 (a
+   loop-mounted image on tmpfs, bench.tree.scratch; PERF-NOTES: ext4 is slow right after a large tree was
+   deleted).  Wall clock, each including a final sync.  `speed` is GNU tar's median time / ours (>= 1.0: at
+   least as fast); `speed_pairs_median` is the median of the ratios of each alternating pair of runs.
+   rescue runs without SHA-256 here (GNU tar checks nothing); `rescue_sha256_s` is one more run with every
+   file's SHA-256 computed, as a restore with a catalog does.
+3. Streams `--rss-members` header-only members through a pipe into a child that reads them with ArchiveReader
+   and reports its peak RSS (ru_maxrss).
+
+`python -m bench --only extract` or `python -m bench.extract [--scale S] [--runs N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import List
+
+from bench import tree
+from rescue.archive import tarformat as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_CHILD_EXTRACT = """
+import os, sys, time
+from rescue.archive.extract import Extractor
+from rescue.archive.reader import ArchiveReader
+from rescue.tape.stream import StreamTape
+archive, target, checksums = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+t0 = time.perf_counter()
+with Extractor(target, checksums=checksums) as x:
+    for entry in ArchiveReader(StreamTape(archive, record_size=256 * 1024)):
+        x.extract(entry)
+fd = os.open(target, os.O_RDONLY)
+os.sync()
+os.close(fd)
+print(time.perf_counter() - t0, x.files, len(x.warnings))
+"""
+
+_CHILD_READ = """
+import resource
+from rescue.archive.reader import ArchiveReader
+from rescue.tape.stream import StreamTape
+n = 0
+for entry in ArchiveReader(StreamTape("-")):
+    n += 1
+print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def time_gnu(archive: str, target: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["tar", "-xpf", archive, "-b", "512", "-C", target], check=True)
+    os.sync()
+    return time.perf_counter() - t0
+
+
+def time_ours(archive: str, target: str, checksums: bool = False) -> float:
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD_EXTRACT, archive, target, "1" if checksums else "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"bench.extract: rescue failed: {out.stderr.strip()[-2000:]}")
+    elapsed = time.perf_counter() - t0
+    warnings = int(out.stdout.split()[2])
+    if warnings:
+        raise SystemExit(f"bench.extract: rescue reported {warnings} warnings extracting {archive}")
+    return elapsed
+
+
+def ustar_block(name: bytes) -> bytes:
+    """A header-only ustar member (an empty file) for the RSS run."""
+    block = bytearray(512)
+    block[0 : len(name)] = name
+    block[100:108] = b"0000644\0"
+    block[108:116] = b"0000000\0"
+    block[116:124] = b"0000000\0"
+    block[124:136] = b"00000000000\0"
+    block[136:148] = b"14000000000\0"
+    block[156:157] = b"0"
+    block[257:265] = tf.USTAR_MAGIC
+    block[148:156] = b"        "
+    block[148:156] = b"%06o\0 " % tf.header_checksum(bytes(block))
+    return bytes(block)
+
+
+def reader_rss(members: int) -> dict:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD_READ], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO
+    )
+    batch = 1000
+    chunk = b"".join(ustar_block(b"dir%03d/file%07d" % (i % 1000, i)) for i in range(batch))
+    t0 = time.perf_counter()
+    for _ in range(members // batch):
+        proc.stdin.write(chunk)
+    proc.stdin.write(b"\0" * 1024)
+    proc.stdin.close()
+    count, rss_kib = map(int, proc.stdout.read().split())
+    proc.wait()
+    elapsed = time.perf_counter() - t0
+    return {
+        "members": count,
+        "peak_rss_mib": round(rss_kib / 1024, 1),
+        "members_per_s": round(count / elapsed),
+    }
+
+
+def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
+    archive = os.path.join(workdir, "tree.tar")
+    with tree.scratch(max(int(3.5 * 1024**3 * scale), 2 << 30)) as root:  # room for its 1.2M inodes
+        stats = tree.build(os.path.join(root, "tree"), scale)
+        subprocess.run(
+            [
+                "tar",
+                "--format=posix",
+                "--sparse",
+                "--sparse-version=1.0",
+                "-b",
+                "512",
+                "-cf",
+                archive,
+                "-C",
+                os.path.join(root, "tree"),
+                ".",
+            ],
+            check=True,
+        )
+    size = os.path.getsize(archive)
+    fs_size = int(size * 1.5) + (1 << 30)
+    gnu: List[float] = []
+    ours: List[float] = []
+    for _ in range(runs):
+        with tree.scratch(fs_size) as mnt:
+            gnu.append(time_gnu(archive, mnt))
+        with tree.scratch(fs_size) as mnt:
+            ours.append(time_ours(archive, mnt))
+    with tree.scratch(fs_size) as mnt:
+        hashed = time_ours(archive, mnt, checksums=True)
+    g, o = statistics.median(gnu), statistics.median(ours)
+    result = {
+        "tree": stats,
+        "archive_bytes": size,
+        "gnu_tar_s": [round(t, 3) for t in gnu],
+        "rescue_s": [round(t, 3) for t in ours],
+        "gnu_tar_median_s": round(g, 3),
+        "rescue_median_s": round(o, 3),
+        "speed": round(g / o, 3),
+        # Runs alternate, so each pair saw about the same machine load: the median of the pair ratios is
+        # steadier than the ratio of medians when other work comes and goes.
+        "speed_pairs_median": round(statistics.median(a / b for a, b in zip(gnu, ours)), 3),
+        "rescue_sha256_s": round(hashed, 3),
+        "speed_with_sha256": round(g / hashed, 3),
+        "rescue_files_per_s": round(stats["files"] / o),
+        "gnu_tar_files_per_s": round(stats["files"] / g),
+    }
+    if members:
+        result["read_rss"] = reader_rss(members)
+    return result
+
+
+def run(args) -> list:
+    """Rows (metric, value, unit) for `python -m bench`; the full result goes to stderr as JSON."""
+    members = getattr(args, "rss_members", 1_000_000)
+    workdir = tempfile.mkdtemp(prefix="bench-extract.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    try:
+        result = bench(args.scale, args.runs, members, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result), file=sys.stderr, flush=True)
+    rows = [
+        ("gnu_tar_extract", result["gnu_tar_median_s"], "s (median)"),
+        ("rescue_extract", result["rescue_median_s"], "s (median)"),
+        ("speed_vs_gnu_tar", result["speed"], "x (>= 1.0: as fast)"),
+        ("speed_vs_gnu_tar_pairs", result["speed_pairs_median"], "x (median of per-run-pair ratios)"),
+        ("rescue_extract_sha256", result["rescue_sha256_s"], "s (one run, SHA-256 of every file)"),
+        ("rescue_files_per_s", result["rescue_files_per_s"], "files/s"),
+        ("gnu_tar_files_per_s", result["gnu_tar_files_per_s"], "files/s"),
+    ]
+    if "read_rss" in result:
+        rss = result["read_rss"]
+        rows.append((f"read_peak_rss_{rss['members']}_members", rss["peak_rss_mib"], "MiB (target < 64)"))
+        rows.append(("read_members_per_s", rss["members_per_s"], "members/s"))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.extract", description=__doc__.split("\n")[0])
+    p.add_argument("--scale", type=float, default=1.0, help="size of the synthetic tree (1.0: ~100k files)")
+    p.add_argument("--runs", type=int, default=3, help="timed runs of each tool (median reported)")
+    p.add_argument(
+        "--rss-members", type=int, default=1_000_000, help="members for the peak-RSS run (0: skip)"
+    )
+    for metric, value, unit in run(p.parse_args(argv)):
+        print(f"extract.{metric:<34} {value:>14} {unit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,484 @@
+"""Decoding of tar header blocks and extended headers into `Member`s: pure functions, no I/O.
+
+Every format GNU tar writes is understood (GNU tar manual, "Basic Tar Format", "Sparse Formats"; POSIX.1-2001
+pax):
+- v7, ustar (name prefix), oldgnu and gnu (magic "ustar  \\0"; atime/ctime/offset and the 'S' sparse fields live
+  where ustar keeps its prefix), numbers in octal or GNU base-256;
+- GNU 'L'/'K' long names and link names, 'S' sparse members (`parse_oldgnu_sparse`, extension blocks with
+  `parse_sparse_extension`), 'M' multi-volume continuations and 'V' volume labels (recognised, left to the
+  reader), 'D' dump directories (a directory);
+- pax 'x' and 'g' headers and the old Solaris/star 'X' (`parse_pax`), with path, linkpath, size, uid, gid, uname,
+  gname, mtime (fractions to nanoseconds), hdrcharset, SCHILY.xattr.*, LIBARCHIVE.xattr.* (bsdtar), SCHILY.acl.*
+  (kept as text; extraction turns it into ACL xattrs), and GNU sparse 0.0, 0.1 and 1.0 (`parse_sparse10_map`).
+
+Checksums are accepted when either the unsigned or the signed byte sum matches, as GNU tar does (some old tars
+summed signed chars).
+
+Paths are decoded as the file system does (UTF-8 with surrogateescape), so no name is lost; pax values are UTF-8
+unless `hdrcharset=BINARY`, which comes to the same bytes here.  `normalize_name` makes a name relative (leading
+"/" and "./" dropped) but keeps ".." components: refusing those is extraction's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from typing import Dict, List, Optional, Tuple
+
+from rescue.archive import member as m
+from rescue.archive import tarformat as tf
+
+# Extended-header keywords this reader applies or knowingly ignores (anything else is reported once).
+_KNOWN_PAX = {
+    "path",
+    "linkpath",
+    "size",
+    "uid",
+    "gid",
+    "uname",
+    "gname",
+    "mtime",
+    "atime",
+    "ctime",
+    "hdrcharset",
+    "charset",
+    "comment",
+    "GNU.sparse.size",
+    "GNU.sparse.realsize",
+    "GNU.sparse.numblocks",
+    "GNU.sparse.offset",
+    "GNU.sparse.numbytes",
+    "GNU.sparse.map",
+    "GNU.sparse.name",
+    "GNU.sparse.major",
+    "GNU.sparse.minor",
+    "GNU.volume.label",
+    "GNU.volume.filename",
+    "GNU.volume.size",
+    "GNU.volume.offset",
+    "GNU.dumpdir",
+    "SCHILY.acl.access",
+    "SCHILY.acl.default",
+    "SCHILY.acl.ace",
+    "SCHILY.dev",
+    "SCHILY.ino",
+    "SCHILY.nlink",
+    "SCHILY.filetype",
+    "SCHILY.realsize",
+    "SCHILY.fflags",
+    "LIBARCHIVE.creationtime",
+    "LIBARCHIVE.symlinktype",
+    "RHT.security.selinux",
+}
+_KNOWN_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+# Known keywords that carry nothing a restore uses (atime: GNU tar leaves the restore time, as we do).
+_SKIP_PAX = frozenset(
+    {"atime", "ctime", "comment", "charset", "hdrcharset", "SCHILY.dev", "SCHILY.ino", "SCHILY.nlink"}
+)
+
+
+# Records accepted in one extended header: GNU sparse 0.0 spends two per data region; far more is hostile (each
+# record costs memory, a 16 MiB header of tiny records would cost hundreds of MiB).
+MAX_PAX_RECORDS = 250_000
+
+
+class HeaderError(ValueError):
+    """A block is not a valid tar header (bad checksum or unreadable numbers)."""
+
+
+class Header:
+    """One 512-byte header block.  `typeflag`, `size` and `fmt` ("v7", "ustar" or "gnu") are decoded at once;
+    the other fields only when asked (a pax 'x' header needs none of them)."""
+
+    __slots__ = ("block", "typeflag", "size", "fmt")
+
+    def __init__(self, block: bytes):
+        self.block = block
+        self.typeflag = block[156:157]
+        self.size = parse_number(block[124:136])
+        magic = block[257:265]
+        if magic == tf.GNU_MAGIC:
+            self.fmt = "gnu"
+        elif magic[:6] == b"ustar\0":
+            self.fmt = "ustar"
+        else:
+            self.fmt = "v7"
+
+    def decode(self) -> Tuple[bytes, bytes, int, int, int, int, bytes, bytes, int, int]:
+        """(name, linkname, mode, uid, gid, mtime, uname, gname, devmajor, devminor), in one call."""
+        block = self.block
+        name = _cstr(block[0:100])
+        v7 = self.fmt == "v7"
+        if not v7 and self.fmt == "ustar" and block[345] != 0:
+            name = _cstr(block[345:500]) + b"/" + name
+        if self.typeflag in (tf.CHRTYPE, tf.BLKTYPE) and not v7:
+            devmajor, devminor = parse_number(block[329:337]), parse_number(block[337:345])
+        else:
+            devmajor = devminor = 0
+        return (
+            name,
+            _cstr(block[157:257]),
+            parse_number(block[100:108]),
+            parse_number(block[108:116]),
+            parse_number(block[116:124]),
+            parse_number(block[136:148]),
+            b"" if v7 else _cstr(block[265:297]),
+            b"" if v7 else _cstr(block[297:329]),
+            devmajor,
+            devminor,
+        )
+
+    @property
+    def name(self) -> bytes:
+        return self.decode()[0]
+
+
+def _cstr(field: bytes) -> bytes:
+    end = field.find(0)
+    return field if end < 0 else field[:end]
+
+
+def parse_number(field: bytes) -> int:
+    """An octal field (leading spaces, NUL or space terminated) or a GNU base-256 one (first byte 0x80/0xff)."""
+    if not field:
+        return 0
+    lead = field[0]
+    if lead == 0x80 or lead == 0xFF:
+        # GNU tar: base-256, two's complement, the marker bit being the sign (0xff: negative).
+        value = int.from_bytes(field[1:], "big")
+        if lead == 0xFF:
+            value -= 1 << (8 * (len(field) - 1))
+        return value
+    end = field.find(0)
+    if end >= 0:
+        field = field[:end]
+    try:
+        return int(field, 8)  # int() itself skips the spaces around the digits
+    except ValueError:
+        if not field.strip(b" "):
+            return 0
+        raise HeaderError(f"bad number field {bytes(field)!r}") from None
+
+
+def is_zero_block(block) -> bool:
+    return block[0] == 0 and block.count(0) == len(block)
+
+
+def checksum_ok(block: bytes) -> bool:
+    """Whether the stored checksum matches the unsigned or the signed sum of the block (GNU tar's tar_checksum),
+    the checksum field counting as eight spaces."""
+    field = block[tf.CHKSUM_OFFSET : tf.CHKSUM_OFFSET + tf.CHKSUM_LENGTH]
+    try:
+        stored = parse_number(field)
+    except HeaderError:
+        return False
+    unsigned = sum(block) - sum(field) + 8 * 0x20
+    if stored == unsigned:
+        return True
+    # Signed sum: bytes >= 128 count as negative (256 less each).
+    high = sum(1 for b in block if b >= 128) - sum(1 for b in field if b >= 128)
+    return stored == unsigned - 256 * high
+
+
+def parse_header(block: bytes) -> Header:
+    """Decode one header block; raises HeaderError when it is not one (checksum or numbers wrong)."""
+    if len(block) != tf.BLOCKSIZE:
+        raise HeaderError("short header block")
+    # The common case inline: a plain octal checksum matching the unsigned sum.
+    field = block[148:156]
+    end = field.find(0)
+    try:
+        stored = int(field[:end] if end >= 0 else field, 8)
+    except ValueError:
+        stored = -1
+    if stored != sum(block) - sum(field) + 256 and not checksum_ok(block):
+        raise HeaderError("header checksum mismatch")
+    return Header(block)
+
+
+def parse_oldgnu_sparse(block: bytes) -> Tuple[List[Tuple[int, int]], bool, int]:
+    """The 4 sparse entries of an oldgnu 'S' header, its isextended flag and realsize."""
+    entries = _sparse_entries(block, 386, 4)
+    return entries, block[482] != 0, parse_number(block[483:495])
+
+
+def parse_sparse_extension(block: bytes) -> Tuple[List[Tuple[int, int]], bool]:
+    """A GNU sparse extension block: 21 (offset, numbytes) entries and the isextended flag at byte 504."""
+    return _sparse_entries(block, 0, 21), block[504] != 0
+
+
+def _sparse_entries(block: bytes, start: int, count: int) -> List[Tuple[int, int]]:
+    out = []
+    for i in range(count):
+        base = start + 24 * i
+        if block[base] == 0:
+            break
+        out.append((parse_number(block[base : base + 12]), parse_number(block[base + 12 : base + 24])))
+    return out
+
+
+def parse_pax(data: bytes) -> List[Tuple[str, bytes]]:
+    """Records "LEN KEY=VALUE\\n" of a pax extended header, in order (GNU sparse 0.0 repeats keys).
+
+    Raises HeaderError on a malformed record; values stay bytes (xattr values are binary)."""
+    out = []
+    pos, n = 0, len(data)
+    while pos < n:
+        if data[pos] == 0:  # NUL padding after the last record
+            break
+        sp = data.find(b" ", pos, pos + 24)
+        if sp < 0:
+            raise HeaderError("malformed pax record (no length)")
+        try:
+            length = int(data[pos:sp])
+        except ValueError:
+            raise HeaderError("malformed pax record length") from None
+        end = pos + length
+        if length <= sp - pos + 1 or end > n or data[end - 1] != 0x0A:
+            raise HeaderError("malformed pax record (bad length)")
+        eq = data.find(b"=", sp + 1, end)
+        if eq < 0:
+            raise HeaderError("malformed pax record (no '=')")
+        key = data[sp + 1 : eq].decode("utf-8", "surrogateescape")
+        out.append((key, data[eq + 1 : end - 1]))
+        if len(out) > MAX_PAX_RECORDS:
+            raise HeaderError(f"more than {MAX_PAX_RECORDS} records in one extended header")
+        pos = end
+    return out
+
+
+def parse_sparse10_map(text: bytes) -> Optional[Tuple[List[Tuple[int, int]], int]]:
+    """The GNU sparse 1.0 map at the start of a member's data: decimal numbers, one a line (count, then offset
+    and size pairs), padded to a block.  Returns (map, bytes used incl. padding), or None if `text` does not hold
+    it all yet."""
+    fields = []
+    pos = 0
+    need = None
+    while need is None or len(fields) < need:
+        nl = text.find(b"\n", pos)
+        if nl < 0:
+            return None
+        try:
+            value = int(text[pos:nl])
+        except ValueError:
+            raise HeaderError("malformed GNU sparse 1.0 map") from None
+        if value < 0:
+            raise HeaderError("malformed GNU sparse 1.0 map (negative number)")
+        pos = nl + 1
+        if need is None:
+            need = 1 + 2 * value
+        fields.append(value)
+    pairs = [(fields[i], fields[i + 1]) for i in range(1, len(fields), 2)]
+    return pairs, tf.padded(pos)
+
+
+def pax_time_ns(value: bytes) -> int:
+    """A pax time ("1700000000.123456789", possibly negative) in nanoseconds."""
+    text = value.decode("ascii", "replace").strip()
+    neg = text.startswith("-")
+    if neg:
+        text = text[1:]
+    whole, _, frac = text.partition(".")
+    try:
+        ns = int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9] or "0")
+    except ValueError:
+        raise HeaderError(f"bad pax time {value!r}") from None
+    return -ns if neg else ns
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def normalize_name(name: str) -> Tuple[str, bool]:
+    """Archive name -> relative form ("a/b"), and whether a leading "/" was removed.  ".." stays."""
+    if (
+        name
+        and not name.startswith(("/", "./"))
+        and not name.endswith(("/", "/."))
+        and name != "."
+        and "//" not in name
+        and "/./" not in name
+    ):
+        return name, False  # already in archive form (the common case)
+    absolute = name.startswith("/")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return "/".join(parts), absolute
+
+
+def _int(value: bytes, key: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise HeaderError(f"bad pax value for {key}: {value[:40]!r}") from None
+
+
+class Parsed:
+    """What the reader needs beyond the Member: how many data bytes follow the header, and how to read them."""
+
+    __slots__ = ("member", "data_size", "sparse_format", "acls", "absolute", "unknown_keys", "skip_reason")
+
+    def __init__(self, member: m.Member, data_size: int):
+        self.member = member
+        self.data_size = data_size  # bytes stored after the header (before padding)
+        self.sparse_format = None  # None, "old" (map complete), "1.0" (map at the start of the data)
+        self.acls: Dict[str, str] = {}  # "access"/"default" -> ACL text (SCHILY.acl.*)
+        self.absolute = False
+        self.unknown_keys: List[str] = []
+        self.skip_reason: Optional[str] = None  # set for headers that are recognised but not restorable
+
+
+def build_member(
+    hdr: Header,
+    pax: List[Tuple[str, bytes]],
+    longname: Optional[bytes] = None,
+    longlink: Optional[bytes] = None,
+    oldgnu_map: Optional[List[Tuple[int, int]]] = None,
+    oldgnu_realsize: int = 0,
+) -> Parsed:
+    """Combine a header with its pax records (global ones first, then the member's), GNU long names and an oldgnu
+    sparse map into a Member.  Precedence as GNU tar: pax > L/K > header fields."""
+    name, link, mode, uid, gid, mtime, uname, gname, devmajor, devminor = hdr.decode()
+    if longname is not None:
+        name = longname
+    if longlink is not None:
+        link = longlink
+    size = hdr.size
+    mtime_ns = mtime * 1_000_000_000
+    xattrs: Dict[str, bytes] = {}
+    acls: Dict[str, str] = {}
+    unknown: List[str] = []
+    sparse_name = None
+    sparse_real = None
+    sparse_map: Optional[List[Tuple[int, int]]] = None
+    sparse_major = None
+    for key, value in pax:
+        if key in _SKIP_PAX:
+            continue
+        if key == "mtime":
+            mtime_ns = pax_time_ns(value)
+        elif key == "path":
+            name = value
+        elif key == "linkpath":
+            link = value
+        elif key == "size":
+            size = _int(value, key)
+        elif key == "uid":
+            uid = _int(value, key)
+        elif key == "gid":
+            gid = _int(value, key)
+        elif key == "uname":
+            uname = value
+        elif key == "gname":
+            gname = value
+        elif key.startswith("SCHILY.xattr."):
+            # GNU tar escapes "=" and "%" in xattr names (xheader.c, xattr_encode_keyword).
+            xattrs[key[13:].replace("%3D", "=").replace("%25", "%")] = value
+        elif key.startswith("LIBARCHIVE.xattr."):
+            # bsdtar: URL-encoded name, base64 value (libarchive archive_write_set_format_pax.c).
+            xname = urllib.parse.unquote(key[17:], errors="surrogateescape")
+            if xname not in xattrs:
+                try:
+                    xattrs[xname] = base64.b64decode(value + b"=" * (-len(value) % 4))
+                except ValueError:
+                    unknown.append(key)
+        elif key == "SCHILY.acl.access":
+            acls["access"] = _decode(value)
+        elif key == "SCHILY.acl.default":
+            acls["default"] = _decode(value)
+        elif key in ("GNU.sparse.size", "GNU.sparse.realsize"):
+            sparse_real = _int(value, key)
+        elif key == "GNU.sparse.name":
+            sparse_name = value
+        elif key == "GNU.sparse.major":
+            sparse_major = _int(value, key)
+        elif key == "GNU.sparse.numblocks":
+            sparse_map = [] if sparse_map is None else sparse_map
+        elif key == "GNU.sparse.offset":
+            sparse_map = [] if sparse_map is None else sparse_map
+            sparse_map.append((_int(value, key), 0))
+        elif key == "GNU.sparse.numbytes":
+            if not sparse_map:
+                raise HeaderError("GNU.sparse.numbytes without GNU.sparse.offset")
+            sparse_map[-1] = (sparse_map[-1][0], _int(value, key))
+        elif key == "GNU.sparse.map":
+            nums = [_int(v, key) for v in value.split(b",") if v.strip()]
+            if len(nums) % 2:
+                raise HeaderError("odd number of values in GNU.sparse.map")
+            sparse_map = [(nums[i], nums[i + 1]) for i in range(0, len(nums), 2)]
+        elif key not in _KNOWN_PAX and not key.startswith(_KNOWN_PREFIXES):
+            unknown.append(key)
+    if sparse_name is not None:
+        name = sparse_name
+
+    typeflag = hdr.typeflag
+    text = _decode(name)
+    kind = tf.TYPEFLAG_TO_TYPE.get(typeflag)
+    skip_reason = None
+    if kind is None:
+        if typeflag == tf.GNUTYPE_MULTIVOL:
+            skip_reason = "continues a file from the previous volume; not restorable from this volume alone"
+        else:
+            # POSIX: an unknown typeflag is extracted as a regular file (GNU tar does the same, with a warning).
+            unknown.append(f"typeflag {typeflag!r}")
+        kind = m.FILE
+    if kind == m.FILE and typeflag in (tf.REGTYPE, tf.AREGTYPE) and text.endswith("/"):
+        kind = m.DIR  # pre-POSIX archives mark directories with a trailing slash only
+    path, absolute = normalize_name(text)
+    linkname = _decode(link)
+    if kind == m.HARDLINK:
+        linkname = normalize_name(linkname)[0]
+    mode &= 0o7777
+    member = m.Member(
+        path=path,
+        type=kind,
+        size=size,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        uname=_decode(uname),
+        gname=_decode(gname),
+        mtime_ns=mtime_ns,
+        linkname=linkname if kind in (m.SYMLINK, m.HARDLINK) else "",
+        devmajor=devmajor,
+        devminor=devminor,
+        xattrs=xattrs,
+    )
+    parsed = Parsed(member, size if kind in (m.FILE, m.HARDLINK) or typeflag == tf.GNUTYPE_DUMPDIR else 0)
+    if typeflag in (tf.GNUTYPE_DUMPDIR,):
+        parsed.data_size = size
+    if kind == m.DIR:
+        member.size = 0
+    parsed.acls = acls
+    parsed.absolute = absolute
+    parsed.unknown_keys = unknown
+    parsed.skip_reason = skip_reason
+
+    if typeflag == tf.GNUTYPE_SPARSE:
+        member.sparse = list(oldgnu_map or [])
+        member.size = oldgnu_realsize
+        parsed.sparse_format = "old"
+    elif sparse_major is not None and sparse_major >= 1:
+        member.sparse = []
+        member.size = sparse_real if sparse_real is not None else size
+        parsed.sparse_format = "1.0"
+    elif sparse_map is not None:
+        member.sparse = sparse_map
+        member.size = sparse_real if sparse_real is not None else size
+        parsed.sparse_format = "old"
+    if member.sparse is not None and parsed.sparse_format == "old":
+        check_sparse_map(member.sparse, member.size, parsed.data_size)
+    return parsed
+
+
+def check_sparse_map(regions: List[Tuple[int, int]], realsize: int, stored: int) -> None:
+    """A sparse map must be ascending, inside the file, and add up to the stored bytes (else it is hostile)."""
+    total = 0
+    last = 0
+    for off, length in regions:
+        if off < last or length < 0 or off + length > realsize:
+            raise HeaderError("sparse map out of order or beyond the file size")
+        last = off + length
+        total += length
+    if total != stored:
+        raise HeaderError(f"sparse map holds {total} bytes, the member stores {stored}")
