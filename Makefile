@@ -18,9 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+PY_SOURCES := rescue tests build bench drill iso/mkinitramfs iso/mkimage iso/remaster
+
 lint: venv
-	$(BIN)/ruff check rescue tests build bench drill
-	$(BIN)/ruff format --check rescue tests build bench drill
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	shellcheck $$(git ls-files | xargs grep -lE '^#!(/usr)?/bin/(env )?(ba)?sh' 2>/dev/null)
 
 pytest: venv
