@@ -19,7 +19,8 @@ What goes into a pax record, and nothing else (GNU tar warns once per member abo
 
 Directories get a trailing "/" in their header names, as GNU tar writes them.  The ustar header is one
 `struct.pack_into`; its checksum is computed with two zlib.adler32 calls (the low 16 bits of Adler-32 are
-1 + the byte sum mod 65521, exact for 256 bytes since 256 * 255 < 65521).
+1 + the byte sum mod 65521, exact for 256 bytes since 256 * 255 < 65521).  `encode_into()` is the writer's fast
+path for the common member: the same bytes, written straight into the record buffer from per-owner templates.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import zlib
 from typing import List, Optional, Sequence, Tuple
 
 from rescue.archive import tarformat as tf
-from rescue.archive.member import DIR, FILE, HARDLINK, SYMLINK, Member
+from rescue.archive.member import DIR, FIFO, FILE, HARDLINK, SYMLINK, Member
 
 _FSENC = sys.getfilesystemencoding()
 _FSERR = sys.getfilesystemencodeerrors()
@@ -45,6 +46,8 @@ _PAX_NAME = b"././@PaxHeader"
 _ZERO_BLOCK = bytes(tf.BLOCKSIZE)
 
 _SPARSE_MARK = b"GNUSparseFile.0/"
+_FAST_TYPES = (FILE, DIR, SYMLINK, HARDLINK, FIFO)
+_adler32 = zlib.adler32
 
 
 def fsencode(name: str) -> bytes:
@@ -137,6 +140,8 @@ class HeaderEncoder:
         self._owners: dict = {}  # (uid, gid, uname, gname) -> _owner_fields()
         self._modes: dict = {}
         self._xheaders: dict = {}  # pax data size -> 'x' header block
+        # (type, mode, uid, gid, uname, gname) -> (ustar block, its byte sum, {pax size: header blocks}) or None
+        self._templates: dict = {}
 
     def _owner_fields(self, uid: int, gid: int, uname: str, gname: str):
         """(uid field, gid field, uname field, gname field, pax records) for an owner (cached per owner)."""
@@ -158,6 +163,107 @@ class HeaderEncoder:
                 records += pax_record(keyword, raw)
             fields.append(raw[:32])
         return uid_field, gid_field, fields[0], fields[1], records
+
+    def _template(self, key):
+        """The ustar block of a fast-path member with empty name, size, mtime and linkname (checksum field as
+        spaces) and its byte sum; None when the owner needs pax records or the type has device numbers."""
+        mtype, mode, uid, gid, uname, gname = key
+        if mtype not in _FAST_TYPES:
+            return None
+        uid_field, gid_field, uname_field, gname_field, records = self._owner_fields(uid, gid, uname, gname)
+        if records:
+            return None
+        block = bytearray(tf.BLOCKSIZE)
+        _USTAR.pack_into(
+            block,
+            0,
+            b"",
+            b"%07o\0" % (mode & 0o7777),
+            uid_field,
+            gid_field,
+            b"",
+            b"",
+            _CHK_SPACES,
+            tf.TYPE_TO_TYPEFLAG[mtype],
+            b"",
+            tf.USTAR_MAGIC,
+            uname_field,
+            gname_field,
+            _ZERO_OCTAL7,
+            _ZERO_OCTAL7,
+            b"",
+        )
+        return bytes(block), sum(block), {}
+
+    def encode_into(self, buf, pos: int, m: Member) -> int:
+        """The bytes `encode(m)` returns, written straight into `buf` at `pos`, for the common member: no
+        xattrs, ACLs or sparse map, ASCII names that fit the ustar fields, an owner that fits, a size and mtime
+        in octal range, not a device.  Returns the number of bytes written (512, or 1536 with the mtime pax
+        record); 0, having written nothing, for any other member (then use encode()).  The caller makes sure
+        1536 bytes fit at `pos`.
+
+        Why: the writer's per-member cost is dominated by Python work; this path fills a cached per-owner
+        template (one slice copy, pax header blocks included) and sets name, size and mtime, with the checksum
+        from the template's byte sum plus the Adler-32 sums of the variable fields."""
+        if m.xattrs or m.sparse is not None:
+            return 0
+        mtype = m.type
+        key = (mtype, m.mode, m.uid, m.gid, m.uname, m.gname)
+        try:
+            template = self._templates[key]
+        except KeyError:
+            template = self._templates[key] = self._template(key)
+        if template is None:
+            return 0
+        name = m.path.encode(_FSENC, _FSERR)
+        if mtype == DIR:
+            if not name.endswith(b"/"):
+                name += b"/"
+            size = 0
+        elif mtype == FILE:
+            size = m.size
+            if size > tf.MAX_OCTAL_SIZE:
+                return 0
+        else:
+            size = 0
+        if len(name) > 100 or not name.isascii():
+            return 0
+        linkname = b""
+        if mtype in (SYMLINK, HARDLINK):
+            linkname = m.linkname.encode(_FSENC, _FSERR)
+            if len(linkname) > 100 or not linkname.isascii():
+                return 0
+        sec, ns = divmod(m.mtime_ns, 1_000_000_000)
+        if not 0 <= sec <= tf.MAX_OCTAL_SIZE:
+            return 0
+        block, base, prefixes = template
+        numbers = b"%011o\0%011o\0" % (size, sec)
+        if ns:
+            if ns % 10 and 999_999_999 < sec < 10_000_000_000:  # 2001-2286, no trailing zero to drop
+                record = b"30 mtime=%d.%09d\n" % (sec, ns)
+            else:
+                value = (b"%d.%09d" % (sec, ns)).rstrip(b"0")
+                record = b"%d mtime=%s\n" % (len(value) + 10, value)  # at most 21 digits: the length has two
+            n = len(record)
+            # 'x' block, zeroed record block and the ustar template in one copy, then the record on top
+            prefix = prefixes.get(n)
+            if prefix is None:
+                prefix = prefixes[n] = _pax_header_block(n) + _ZERO_BLOCK + block
+            h = pos + 2 * tf.BLOCKSIZE
+            buf[pos : h + tf.BLOCKSIZE] = prefix
+            buf[pos + tf.BLOCKSIZE : pos + tf.BLOCKSIZE + n] = record
+        else:
+            h = pos
+            buf[h : h + tf.BLOCKSIZE] = block
+        buf[h : h + len(name)] = name
+        buf[h + 124 : h + 148] = numbers  # size and mtime fields
+        # Adler-32's low half is 1 + the byte sum (mod 65521): exact here, name and numbers sum to < 32000
+        total = base + (_adler32(numbers, _adler32(name)) & 0xFFFF) - 1
+        if linkname:
+            buf[h + 157 : h + 157 + len(linkname)] = linkname
+            total += (_adler32(linkname) & 0xFFFF) - 1
+        buf[h + tf.CHKSUM_OFFSET : h + tf.CHKSUM_OFFSET + 8] = b"%06o\0 " % total
+        return h + tf.BLOCKSIZE - pos
 
     def encode(
         self,

@@ -10,6 +10,10 @@ Contract:
   the records is also fed to the hasher, but only when its record is handed on (in the writer thread when
   there is one).  `done` counts records fully hashed and written: a digest is final once `done` exceeds the
   record number `stop_hash()` returned.
+- Fast paths for the per-member work, which dominates a tree of small files: `header_into()` lets the header
+  encoder write straight into the record, and `file_into()` does a whole small file (header, one read(2)
+  into the record, hash segment, padding) in one call.  Both decline, writing nothing, when the member does
+  not fit in the current record; the general calls above then do the job.
 - With `threaded=True` (the default) a writer thread drains a bounded ring of record buffers, so reading files
   and writing records overlap (star's FIFO idea): hashing the record and writing it happen there, and both
   release the GIL, as do the reads in the main thread.  An error from the tape is raised in the calling thread
@@ -30,6 +34,9 @@ from rescue.archive import tarformat as tf
 from rescue.errors import RescueError
 
 _ZEROS = bytes(1 << 16)
+# hashlib holds the GIL for updates shorter than this (HASHLIB_GIL_MINSIZE in Modules/hashlib.h): such a small
+# file is hashed at once, while its bytes are in the cache, instead of costing the writer thread a loop turn.
+_GIL_MINSIZE = 2048
 
 
 class RecordWriter:
@@ -53,10 +60,11 @@ class RecordWriter:
         self._closed = False
         self._thread = None
         if threaded:
-            self._free: queue.Queue = queue.Queue()
+            # SimpleQueue (C, no Condition objects): the ring of free buffers bounds both queues already
+            self._free: queue.SimpleQueue = queue.SimpleQueue()
             for _ in range(ring - 1):
                 self._free.put(bytearray(record_size))
-            self._full: queue.Queue = queue.Queue()
+            self._full: queue.SimpleQueue = queue.SimpleQueue()
             self._thread = threading.Thread(target=self._drain, name="record-writer", daemon=True)
             self._thread.start()
 
@@ -142,21 +150,85 @@ class RecordWriter:
             n -= take
 
     def pad_block(self) -> None:
-        """Zero-fill up to the next 512-byte boundary."""
-        rest = self._pos % tf.BLOCKSIZE
+        """Zero-fill up to the next 512-byte boundary (always inside the current record: its size is a
+        multiple of 512)."""
+        pos = self._pos
+        rest = pos % tf.BLOCKSIZE
         if rest:
-            self.zeros(tf.BLOCKSIZE - rest)
+            pad = tf.BLOCKSIZE - rest
+            self._buf[pos : pos + pad] = _ZEROS[:pad]
+            self._pos = pos + pad
+
+    def header_into(self, encode_into, m) -> bool:
+        """Fast path for a member's header: `encode_into(buf, pos, m)` (rescue.archive.headers) writes it straight
+        into the record when its largest form (1536 bytes) fits; sets `m.record`/`m.offset`.  False, having
+        written nothing, when it does not fit or the member needs the general encoder: then use write()."""
+        pos = self._pos
+        if pos + 3 * tf.BLOCKSIZE > self.record_size:
+            return False
+        k = encode_into(self._buf, pos, m)
+        if not k:
+            return False
+        m.record = self.records
+        m.offset = pos
+        self._pos = pos + k
+        return True
+
+    def file_into(self, encode_into, m, fd: int, size: int, hasher) -> int:
+        """Fast path for a whole small file: its header (as header_into()), then its `size` bytes read with one
+        read(2) (the file is at offset 0) straight into the current record, to be hashed with `hasher`, then
+        the block padding.  Returns the record number whose completion makes the digest final (as stop_hash()).
+
+        Returns -1 having written nothing (the record position is unchanged) when header and data do not fit in
+        the current record, the member needs the general encoder, or the read is short or fails: the caller
+        then takes the general path, which reads the file again from its start and reports what it finds."""
+        pos = self._pos
+        if pos + 3 * tf.BLOCKSIZE + size + (-size % tf.BLOCKSIZE) > self.record_size:
+            return -1
+        k = encode_into(self._buf, pos, m)
+        if not k:
+            return -1
+        start = pos + k
+        end = start + size
+        if size:
+            try:
+                got = os.readv(fd, [self._mv[start:end]])
+            except OSError:
+                return -1
+            if got != size:
+                os.lseek(fd, 0, os.SEEK_SET)
+                return -1
+            if size < _GIL_MINSIZE:
+                hasher.update(self._mv[start:end])
+            else:
+                self._segments.append((hasher, start, end))
+            pad = -size % tf.BLOCKSIZE
+            if pad:
+                self._buf[end : end + pad] = _ZEROS[:pad]
+                end += pad
+        m.record = self.records
+        m.offset = pos
+        self._pos = end
+        return self.records
 
     def start_hash(self, hasher) -> None:
         """Feed every byte written from now on to `hasher` (see the module docstring)."""
         self._hasher = hasher
         self._hash_from = self._pos
 
-    def stop_hash(self) -> int:
-        """Stop feeding the hasher; returns the record number whose completion makes its digest final."""
-        if self._pos > self._hash_from:
-            self._segments.append((self._hasher, self._hash_from, self._pos))
+    def stop_hash(self, pad: bool = False) -> int:
+        """Stop feeding the hasher (then, with `pad`, zero-fill to the next block boundary, as pad_block());
+        returns the record number whose completion makes its digest final."""
+        pos = self._pos
+        if pos > self._hash_from:
+            self._segments.append((self._hasher, self._hash_from, pos))
         self._hasher = None
+        if pad:
+            rest = pos % tf.BLOCKSIZE
+            if rest:
+                n = tf.BLOCKSIZE - rest
+                self._buf[pos : pos + n] = _ZEROS[:n]
+                self._pos = pos + n
         return self.records
 
     def read_from(self, fd: int, n: int, offset: Optional[int] = None) -> int:

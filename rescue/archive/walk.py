@@ -209,7 +209,7 @@ class Walker:
                     path = prefix + name
                     if excluded is not None and excluded(path):
                         continue
-                    if path in skip_paths:
+                    if skip_paths and path in skip_paths:  # (empty without priority paths: no hashing)
                         continue
                     try:
                         st = de.stat(follow_symlinks=False)

@@ -7,9 +7,11 @@
 Algorithm.  The walk (rescue.archive.walk: extra trees, priority paths, then the rest; one lstat per entry)
 yields entries; each becomes a Member, whose header blocks (rescue.archive.headers) and data go into fixed-size
 records (rescue.archive.record_writer: file data is read straight into the record buffer, a writer thread
-writes full records while the next file is read).  The SHA-256 of a regular file's data is computed on those
-same buffers.  After the last member come tar's two zero blocks and zero padding to a whole record; no filemark
-(the volume layer writes it).
+hashes and writes full records while the next file is read).  The SHA-256 of a regular file's data is
+computed on those same buffers.  A small file without xattrs takes a fast path: header encoded straight into
+the record, data read with one read(2), no intermediate bytes objects (per-member Python work, not data
+copying, is what limits a tree of small files; see RecordWriter.file_into).  After the last member come tar's
+two zero blocks and zero padding to a whole record; no filemark (the volume layer writes it).
 
 Names are relative and without "./" ("etc/passwd"), the root itself is not a member: `tar -C TARGET -xpf
 ARCHIVE -b N` restores the tree into TARGET.  The catalog callback `on_member(member)` is called once per
@@ -56,6 +58,8 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _SEEK_DATA = getattr(os, "SEEK_DATA", None)
 _SEEK_HOLE = getattr(os, "SEEK_HOLE", None)
+_sha256 = hashlib.sha256
+_S_ISREG = stat.S_ISREG
 
 
 @dataclasses.dataclass
@@ -118,9 +122,11 @@ class _ArchiveWriter:
         self.progress = progress
         self.acls = acls
         self.xattrs = xattrs
+        self.want_meta = acls or xattrs
         self.links: dict = {}  # (dev, ino) -> [first path, links still to come]
+        self.owners: dict = {}  # (uid, gid) -> (user name, group name)
         self.result = WriteResult()
-        self._noatime = _NOATIME
+        self._open_flags = _OPEN_FLAGS | _NOATIME
         # Members written but not yet reported: digests are final only once their records are hashed (in the
         # writer thread); on_member is called in archive order.  Entries: (member, hasher, record, data bytes).
         self.pending: collections.deque = collections.deque()
@@ -150,10 +156,11 @@ class _ArchiveWriter:
 
     def _open(self, name: str, dir_fd: int, path: str) -> int:
         try:
-            return os.open(name, _OPEN_FLAGS | self._noatime, dir_fd=dir_fd)
+            return os.open(name, self._open_flags, dir_fd=dir_fd)
         except PermissionError as e:
-            if self._noatime and e.errno == errno.EPERM:  # O_NOATIME needs ownership or CAP_FOWNER (open(2))
-                self._noatime = 0
+            if self._open_flags & _NOATIME and e.errno == errno.EPERM:
+                # O_NOATIME needs ownership or CAP_FOWNER (open(2)): drop it for the rest of the run
+                self._open_flags = _OPEN_FLAGS
                 return self._open(name, dir_fd, path)
             self.warn(path, f"Cannot open: {os.strerror(e.errno)}")
         except FileNotFoundError:
@@ -162,24 +169,25 @@ class _ArchiveWriter:
             self.warn(path, f"Cannot open: {os.strerror(e.errno)}")
         return -1
 
+    def _owner(self, uid: int, gid: int) -> Tuple[str, str]:
+        """(user name, group name) of an owner, looked up once per (uid, gid) pair."""
+        owner = self.owners[(uid, gid)] = (self.names.user(uid), self.names.group(gid))
+        return owner
+
     def add(self, entry) -> None:
         path, name, dir_fd, st, fd, parent = entry
         mode = st.st_mode
         uid = st.st_uid
         gid = st.st_gid
-        m = Member(
-            path,
-            FILE,
-            0,
-            mode & 0o7777,
-            uid,
-            gid,
-            self.names.user(uid),
-            self.names.group(gid),
-            st.st_mtime_ns,
-        )
+        owner = self.owners.get((uid, gid))
+        if owner is None:
+            owner = self._owner(uid, gid)
+        m = Member(path, FILE, 0, mode & 0o7777, uid, gid, owner[0], owner[1], st.st_mtime_ns)
+        want_meta = self.want_meta
+        if _S_ISREG(mode) and st.st_nlink == 1:  # the common case first
+            self._add_file(m, name, dir_fd, st, want_meta)
+            return
         access = default = None
-        want_meta = self.acls or self.xattrs
         if st.st_nlink > 1 and not stat.S_ISDIR(mode):
             # any non-directory can have hard links (GNU tar links symlinks, devices and fifos too)
             key = (st.st_dev, st.st_ino)
@@ -230,11 +238,16 @@ class _ArchiveWriter:
         if st.st_nlink > 1 and m.type != DIR:
             self.links[(st.st_dev, st.st_ino)] = [path, st.st_nlink - 1]
 
+    def _write_header(self, m: Member, access, default) -> None:
+        """The member's header blocks into the records, with m.record/m.offset set to where they start."""
+        rw = self.rw
+        if access is None and default is None and rw.header_into(self.encoder.encode_into, m):
+            return
+        m.record, m.offset = rw.position()
+        rw.write(self.encoder.encode(m, access, default))
+
     def _header(self, m: Member, access, default) -> None:
-        record, offset = self.rw.position()
-        m.record = record
-        m.offset = offset
-        self.rw.write(self.encoder.encode(m, access, default))
+        self._write_header(m, access, default)
         self.result.members += 1
         self.pending.append((m, None, 0, 0))
         self.report()
@@ -262,9 +275,12 @@ class _ArchiveWriter:
 
     def _add_file(self, m: Member, name: str, dir_fd: int, st, want_meta: bool) -> None:
         path = m.path
-        fd = self._open(name, dir_fd, path)
-        if fd < 0:
-            return
+        try:
+            fd = os.open(name, self._open_flags, dir_fd=dir_fd)
+        except OSError:
+            fd = self._open(name, dir_fd, path)  # retries without O_NOATIME, or warns
+            if fd < 0:
+                return
         try:
             access = default = None
             if want_meta:
@@ -281,16 +297,22 @@ class _ArchiveWriter:
                 regions = sparse_regions(fd, size)
                 m.sparse = regions
             rw = self.rw
-            record, offset = rw.position()
-            m.record = record
-            m.offset = offset
-            rw.write(self.encoder.encode(m, access, default))
-            hasher = hashlib.sha256()
-            if regions is None:
+            hasher = _sha256()
+            last_record = -1
+            complete = True
+            stored = size
+            if regions is None and access is None and default is None:
+                last_record = rw.file_into(self.encoder.encode_into, m, fd, size, hasher)
+            if last_record >= 0:
+                pass  # the common case: header, data and padding are in the record
+            elif regions is None:
+                self._write_header(m, access, default)
                 rw.start_hash(hasher)
-                complete = self._copy(fd, size, None, path)
-                stored = size
+                if size:
+                    complete = self._copy(fd, size, None, path)
+                last_record = rw.stop_hash(pad=True)
             else:
+                self._write_header(m, access, default)
                 rw.write(sparse_map(regions))
                 rw.start_hash(hasher)
                 complete = True
@@ -298,8 +320,7 @@ class _ArchiveWriter:
                 for off, length in regions:
                     complete = self._copy(fd, length, off, path) and complete
                     stored += length
-            last_record = rw.stop_hash()
-            rw.pad_block()
+                last_record = rw.stop_hash(pad=True)
             try:
                 after = os.fstat(fd)
                 if complete and (
