@@ -7,6 +7,8 @@
    loop-mounted image on tmpfs, bench.tree.scratch; PERF-NOTES: ext4 is slow right after a large tree was
    deleted).  Wall clock, each including a final sync.  `speed` is GNU tar's median time / ours (>= 1.0: at
    least as fast); `speed_pairs_median` is the median of the ratios of each alternating pair of runs.
+   CPU time (user + system, getrusage of the children) is reported beside wall time: on a shared machine it
+   varies far less, and `cpu_speed` is GNU tar's median CPU time / ours.
    rescue runs without SHA-256 here (GNU tar checks nothing); `rescue_sha256_s` is one more run with every
    file's SHA-256 computed, as a restore with a catalog does.
 3. Streams `--rss-members` header-only members through a pipe into a child that reads them with ArchiveReader
@@ -20,13 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from typing import List
+from typing import List, Tuple
 
 from bench import tree
 from rescue.archive import tarformat as tf
@@ -60,15 +63,24 @@ print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def time_gnu(archive: str, target: str) -> float:
-    t0 = time.perf_counter()
+def children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far (getrusage(2), RUSAGE_CHILDREN)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def time_gnu(archive: str, target: str) -> Tuple[float, float]:
+    """(wall seconds including a final sync, CPU seconds of tar)."""
+    c0, t0 = children_cpu(), time.perf_counter()
     subprocess.run(["tar", "-xpf", archive, "-b", "512", "-C", target], check=True)
+    cpu = children_cpu() - c0
     os.sync()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, cpu
 
 
-def time_ours(archive: str, target: str, checksums: bool = False) -> float:
-    t0 = time.perf_counter()
+def time_ours(archive: str, target: str, checksums: bool = False) -> Tuple[float, float]:
+    """(wall seconds including a final sync, CPU seconds of the child, interpreter start included)."""
+    c0, t0 = children_cpu(), time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _CHILD_EXTRACT, archive, target, "1" if checksums else "0"],
         cwd=REPO,
@@ -77,11 +89,11 @@ def time_ours(archive: str, target: str, checksums: bool = False) -> float:
     )
     if out.returncode != 0:
         raise SystemExit(f"bench.extract: rescue failed: {out.stderr.strip()[-2000:]}")
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, children_cpu() - c0
     warnings = int(out.stdout.split()[2])
     if warnings:
         raise SystemExit(f"bench.extract: rescue reported {warnings} warnings extracting {archive}")
-    return elapsed
+    return elapsed, cpu
 
 
 def ustar_block(name: bytes) -> bytes:
@@ -145,27 +157,42 @@ def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
     fs_size = int(size * 1.5) + (1 << 30)
     gnu: List[float] = []
     ours: List[float] = []
+    gnu_cpu: List[float] = []
+    ours_cpu: List[float] = []
     for _ in range(runs):
         with tree.scratch(fs_size) as mnt:
-            gnu.append(time_gnu(archive, mnt))
+            wall, cpu = time_gnu(archive, mnt)
+            gnu.append(wall)
+            gnu_cpu.append(cpu)
         with tree.scratch(fs_size) as mnt:
-            ours.append(time_ours(archive, mnt))
+            wall, cpu = time_ours(archive, mnt)
+            ours.append(wall)
+            ours_cpu.append(cpu)
     with tree.scratch(fs_size) as mnt:
-        hashed = time_ours(archive, mnt, checksums=True)
+        hashed, hashed_cpu = time_ours(archive, mnt, checksums=True)
     g, o = statistics.median(gnu), statistics.median(ours)
+    gc, oc = statistics.median(gnu_cpu), statistics.median(ours_cpu)
     result = {
         "tree": stats,
         "archive_bytes": size,
         "gnu_tar_s": [round(t, 3) for t in gnu],
         "rescue_s": [round(t, 3) for t in ours],
+        "gnu_tar_cpu_s": [round(t, 3) for t in gnu_cpu],
+        "rescue_cpu_s": [round(t, 3) for t in ours_cpu],
         "gnu_tar_median_s": round(g, 3),
         "rescue_median_s": round(o, 3),
+        "gnu_tar_cpu_median_s": round(gc, 3),
+        "rescue_cpu_median_s": round(oc, 3),
         "speed": round(g / o, 3),
         # Runs alternate, so each pair saw about the same machine load: the median of the pair ratios is
         # steadier than the ratio of medians when other work comes and goes.
         "speed_pairs_median": round(statistics.median(a / b for a, b in zip(gnu, ours)), 3),
+        # CPU time (user + system of the process) hardly depends on what else the machine is doing.
+        "cpu_speed": round(gc / oc, 3),
         "rescue_sha256_s": round(hashed, 3),
+        "rescue_sha256_cpu_s": round(hashed_cpu, 3),
         "speed_with_sha256": round(g / hashed, 3),
+        "cpu_speed_with_sha256": round(gc / hashed_cpu, 3),
         "rescue_files_per_s": round(stats["files"] / o),
         "gnu_tar_files_per_s": round(stats["files"] / g),
     }
@@ -188,7 +215,11 @@ def run(args) -> list:
         ("rescue_extract", result["rescue_median_s"], "s (median)"),
         ("speed_vs_gnu_tar", result["speed"], "x (>= 1.0: as fast)"),
         ("speed_vs_gnu_tar_pairs", result["speed_pairs_median"], "x (median of per-run-pair ratios)"),
+        ("gnu_tar_extract_cpu", result["gnu_tar_cpu_median_s"], "s CPU (median, user+sys)"),
+        ("rescue_extract_cpu", result["rescue_cpu_median_s"], "s CPU (median, user+sys)"),
+        ("cpu_speed_vs_gnu_tar", result["cpu_speed"], "x (GNU tar CPU / ours)"),
         ("rescue_extract_sha256", result["rescue_sha256_s"], "s (one run, SHA-256 of every file)"),
+        ("rescue_extract_sha256_cpu", result["rescue_sha256_cpu_s"], "s CPU (that run)"),
         ("rescue_files_per_s", result["rescue_files_per_s"], "files/s"),
         ("gnu_tar_files_per_s", result["gnu_tar_files_per_s"], "files/s"),
     ]

@@ -10,8 +10,10 @@ What it does (size is a parameter, small by default; `python -m bench.restore --
 4. Full: `rescue restore` of everything vs `tar -xpf -` of the same archive, each into a fresh ext4 filesystem
    (a loop-mounted image: PERF-NOTES, ext4 is slow right after deleting a large tree) when run as root.
 
-Both tools run as subprocesses with the real interpreter (sys.executable); times are wall clock. Prints one JSON
-object; `records_fraction` is the share of the tape's records the selective restore read.
+Both tools run as subprocesses with the real interpreter (sys.executable). Times are wall clock, and CPU times
+(user + system of the child processes, getrusage(2)) beside them: on a shared machine the CPU-time ratio is the
+steadier one. The full restores run `--runs` times, alternating; medians. Prints one JSON object;
+`records_fraction` is the share of the tape's records the selective restore read.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 RECORD = 256 * 1024
 
@@ -97,30 +101,42 @@ def fresh_fs(workdir: str, size: int):
             os.unlink(image)
 
 
-def timed(cmd: List[str], **kw) -> float:
-    start = time.perf_counter()
+def children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far (getrusage(2), RUSAGE_CHILDREN)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed(cmd: List[str], **kw) -> Tuple[float, float]:
+    """(wall seconds, CPU seconds) of one command."""
+    cpu, start = children_cpu(), time.perf_counter()
     subprocess.run(cmd, check=True, **kw)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
-def timed_tar_from_pipe(tar: str, args: List[str]) -> float:
+def timed_tar_from_pipe(tar: str, args: List[str]) -> Tuple[float, float]:
     """GNU tar reading the archive through a pipe, as from a tape: on a regular file it would lseek over the
-    data of members it does not want, which no tape drive can do."""
-    start = time.perf_counter()
+    data of members it does not want, which no tape drive can do.  The CPU time counts tar and the cat that
+    reads the archive (rescue reads its .tap itself)."""
+    cpu, start = children_cpu(), time.perf_counter()
     with open(tar, "rb") as src:
         cat = subprocess.Popen(["cat"], stdin=src, stdout=subprocess.PIPE)
         subprocess.run(["tar", "-xpf", "-", "-b", "512", *args], stdin=cat.stdout, check=True)
         cat.stdout.close()
         cat.wait()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
 def rescue_cmd(*args: str) -> List[str]:
     return [sys.executable, "-m", "rescue", *args]
 
 
-def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int]) -> dict:
+def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int], runs: int = 3) -> dict:
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # Compiled modules cached as on an installed system (rescue.pyz and pip installs have them), kept out of the
+    # source tree; the catalog rebuild below fills the cache. Without it every run compiles ~50 modules again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(workdir, "pycache")
     tree = os.path.join(workdir, "tree")
     os.makedirs(tree)
     names = build_tree(tree, size, dirs)
@@ -132,7 +148,7 @@ def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int
     tap = os.path.join(workdir, "a.tap")
     records = write_tap(tar, tap)
     catalog = os.path.join(workdir, "catalog.jsonl.gz")
-    rebuild_s = timed(
+    rebuild_s, _ = timed(
         rescue_cmd("-f", tap, "catalog", "rebuild", "-o", catalog), env=env, stderr=subprocess.DEVNULL
     )
     # Selective: directories spread evenly over the tape.
@@ -143,7 +159,7 @@ def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int
     limit = ["--seek-threshold", str(threshold)] if threshold is not None else []
     out["seek_threshold"] = threshold if threshold is not None else "default (64 MiB)"
     with fresh_fs(workdir, size // 10) as target:
-        start = time.perf_counter()
+        cpu, start = children_cpu(), time.perf_counter()
         proc = subprocess.run(
             rescue_cmd("-f", tap, "restore", "--catalog", catalog, "-C", target, "--json", *limit, *chosen),
             env=env,
@@ -151,10 +167,10 @@ def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int
             text=True,
             check=True,
         )
-        sel_s = time.perf_counter() - start
+        sel_s, sel_cpu = time.perf_counter() - start, children_cpu() - cpu
         summary = json.loads(proc.stdout)
     with fresh_fs(workdir, size // 10) as target:
-        tar_sel_s = timed_tar_from_pipe(tar, ["-C", target, *chosen])
+        tar_sel_s, tar_sel_cpu = timed_tar_from_pipe(tar, ["-C", target, *chosen])
     out["selective"] = {
         "paths": chosen,
         "bytes": summary["bytes"],
@@ -163,24 +179,42 @@ def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int
         "records_fraction": round(summary["records_read"] / records, 4),
         "seeks": summary["seeks"],
         "rescue_s": round(sel_s, 2),
+        "rescue_cpu_s": round(sel_cpu, 2),
         "gnu_tar_records_read": records,
         "gnu_tar_s": round(tar_sel_s, 2),
+        "gnu_tar_cpu_s": round(tar_sel_cpu, 2),
     }
+    # Not timed: the first extract after building the tree pays for the kernel reclaiming memory (seen as a 2x
+    # slower first run, whichever tool goes first).
     with fresh_fs(workdir, size) as target:
-        full_s = timed(
-            rescue_cmd("-f", tap, "restore", "--catalog", catalog, "-C", target),
-            env=env,
-            stderr=subprocess.DEVNULL,
-        )
-    with fresh_fs(workdir, size) as target:
-        tar_full_s = timed_tar_from_pipe(tar, ["-C", target])
+        timed_tar_from_pipe(tar, ["-C", target])
+    full, gnu = [], []
+    for _ in range(runs):  # alternating, so each pair of runs saw about the same machine load
+        with fresh_fs(workdir, size) as target:
+            full.append(
+                timed(
+                    rescue_cmd("-f", tap, "restore", "--catalog", catalog, "-C", target),
+                    env=env,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        with fresh_fs(workdir, size) as target:
+            gnu.append(timed_tar_from_pipe(tar, ["-C", target]))
+    full_s, full_cpu = statistics.median(w for w, _ in full), statistics.median(c for _, c in full)
+    tar_full_s, tar_full_cpu = statistics.median(w for w, _ in gnu), statistics.median(c for _, c in gnu)
     mib = os.path.getsize(tar) / (1 << 20)
     out["full"] = {
-        "rescue_s": round(full_s, 2),
+        "runs": runs,
+        "rescue_s": [round(w, 2) for w, _ in full],
+        "rescue_cpu_s": [round(c, 2) for _, c in full],
+        "gnu_tar_s": [round(w, 2) for w, _ in gnu],
+        "gnu_tar_cpu_s": [round(c, 2) for _, c in gnu],
         "rescue_mib_s": round(mib / full_s, 1),
-        "gnu_tar_s": round(tar_full_s, 2),
         "gnu_tar_mib_s": round(mib / tar_full_s, 1),
         "speed_vs_tar": round(tar_full_s / full_s, 2),
+        "speed_vs_tar_pairs": round(statistics.median(g[0] / r[0] for g, r in zip(gnu, full)), 2),
+        # CPU time (user + system) varies far less than wall time on a shared machine.
+        "cpu_speed_vs_tar": round(tar_full_cpu / full_cpu, 2),
     }
     return out
 
@@ -197,17 +231,20 @@ def parser() -> argparse.ArgumentParser:
         help="records read through rather than sought over (default 4 = 1 MiB: a small image's gaps "
         "are shorter than restore's 64 MiB default; -1 uses that default)",
     )
+    p.add_argument("--runs", type=int, default=3, help="full restores of each tool, alternating (median)")
     p.add_argument("--workdir", default=None, help="scratch directory (default: a new one under $TMPDIR)")
     return p
 
 
-def run(args=None) -> dict:
-    """Entry for `python -m bench`: args is an argv list, a namespace with our options, or None."""
-    if args is None or isinstance(args, (list, tuple)):
+def run(args=None) -> list:
+    """Entry for `python -m bench` (args: its namespace; returns table rows, the JSON goes to stderr) and for
+    `python -m bench.restore` (args: an argv list or None; the JSON goes to stdout)."""
+    called_by_bench = not (args is None or isinstance(args, (list, tuple)))
+    if not called_by_bench:
         ns = parser().parse_args(list(args or []))
     else:
         ns = parser().parse_args([])
-        for key in ("size", "dirs", "pick", "workdir", "seek_threshold"):
+        for key in ("size", "dirs", "pick", "workdir", "seek_threshold", "runs"):
             if getattr(args, key, None) is not None:
                 setattr(ns, key, getattr(args, key))
     size = parse_size(str(ns.size))
@@ -216,12 +253,21 @@ def run(args=None) -> dict:
     workdir = tempfile.mkdtemp(prefix="bench-restore-") if own else workdir
     try:
         threshold = None if ns.seek_threshold is not None and ns.seek_threshold < 0 else ns.seek_threshold
-        result = bench(size, ns.dirs, ns.pick, workdir, threshold)
+        result = bench(size, ns.dirs, ns.pick, workdir, threshold, max(1, ns.runs))
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps({"restore": result}, indent=2))
-    return result
+    print(json.dumps({"restore": result}, indent=2), file=sys.stderr if called_by_bench else sys.stdout)
+    sel, full = result["selective"], result["full"]
+    return [
+        ("selective_records_fraction", sel["records_fraction"], "of the tape's records (target <= 0.02)"),
+        ("selective_seeks", sel["seeks"], "seeks"),
+        ("full_speed_vs_tar", full["speed_vs_tar"], "x wall (median; >= 1.0: as fast)"),
+        ("full_speed_vs_tar_pairs", full["speed_vs_tar_pairs"], "x wall (median of per-run-pair ratios)"),
+        ("full_cpu_speed_vs_tar", full["cpu_speed_vs_tar"], "x CPU (tar + cat CPU / ours)"),
+        ("full_rescue_mib_s", full["rescue_mib_s"], "MiB/s"),
+        ("full_gnu_tar_mib_s", full["gnu_tar_mib_s"], "MiB/s"),
+    ]
 
 
 if __name__ == "__main__":

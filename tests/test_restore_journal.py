@@ -97,3 +97,14 @@ def test_lines_reach_the_file_in_batches_and_all_at_close(tmp_path, monkeypatch)
     j.add(member("f", 2, 0))
     j.close()
     assert read_journal(str(tmp_path)).last == (2, 0)
+
+
+def test_names_that_need_escaping_survive_the_journal(tmp_path):
+    odd = ['quote"back\\slash', "new\nline\ttab", "caf\u00e9/\udcff-not-utf8", "\x01ctl"]
+    j = Journal(str(tmp_path), {"backup_id": "b1", "archive_file": 0})
+    for i, path in enumerate(odd):
+        j.add(member(path, i, 0, DIR))
+    j.close()
+    state = read_journal(str(tmp_path))
+    assert state.count == len(odd) and state.last == (len(odd) - 1, 0)
+    assert [d[0] for d in state.dirs] == odd
