@@ -359,7 +359,7 @@ def _write_set(
         "finished_ns": time.time_ns(),
     }
     if not archive_only:
-        volume.write_catalog(tape, catalog_path, filelist_path, summary, label.record_size)
+        volume.write_catalog(tape, catalog_path, filelist_path, summary)
     with _private_file(os.path.join(work, volume.SUMMARY_NAME)) as f:
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")

@@ -279,9 +279,8 @@ def read_label(tape: Tape) -> Optional[Label]:
     return label
 
 
-def write_catalog(tape: Tape, catalog_path: str, filelist_path: str, summary: dict, record_size: int) -> None:
+def write_catalog(tape: Tape, catalog_path: str, filelist_path: str, summary: dict) -> None:
     """Tape file 2 at the current position: catalog, file list and summary, then a filemark."""
-    check_record_size(record_size)
     now = time.time()
     spool_dir = os.path.dirname(os.path.abspath(catalog_path))
     with tempfile.TemporaryFile(dir=spool_dir) as tmp:

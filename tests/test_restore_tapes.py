@@ -175,7 +175,7 @@ def write_tap(
             filelist = os.path.join(spool, "filelist.txt")
             with open(filelist, "w") as f:
                 f.write("".join(m.path + "\n" for m in members))
-            write_catalog(tape, cat, filelist, {"members": len(members)}, record_size)
+            write_catalog(tape, cat, filelist, {"members": len(members)})
     if bad_records:
         _flag_bad(tap, bad_records, archive_file=1 if rescue_set else 0)
     return tap

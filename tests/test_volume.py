@@ -113,7 +113,7 @@ def test_gnu_tar_extracts_label_and_catalog_tape_files(tmp_path):
         volume.write_label(tape, make_label(), {"mounts": []})
         tape.write_record(bytes(RECORD))
         tape.write_filemarks(1)
-        volume.write_catalog(tape, str(catalog), str(filelist), {"files": 1, "bytes": 1}, RECORD)
+        volume.write_catalog(tape, str(catalog), str(filelist), {"files": 1, "bytes": 1})
     pieces = split_tape(tap, str(tmp_path))
     assert len(pieces) == 3
     out = tmp_path / "label"
@@ -144,7 +144,7 @@ def test_read_catalog_spaces_to_file_2_from_anywhere(tmp_path):
         for _ in range(3):
             tape.write_record(bytes(RECORD))
         tape.write_filemarks(1)
-        volume.write_catalog(tape, str(catalog), str(filelist), {"files": 7}, RECORD)
+        volume.write_catalog(tape, str(catalog), str(filelist), {"files": 7})
     with SimhTape(tap) as tape:
         tape.space_files(1)
         tape.read_record(RECORD)  # somewhere in the archive
