@@ -6,7 +6,7 @@ is end of data.  Every file counts as ended by a filemark (st writes one when a 
 `write_filemarks()` just closes the current file and an empty file is a tape file with no records.
 
 Records are fixed-size chunks of `record_size` bytes (the option; else 256 KiB, the set's default), the last chunk
-of a file may be shorter.  Without the option, a tape file written in this session takes the size of its first
+of a file may be shorter.  Without the option, a tape file written since the volume was opened takes the size of its first
 record (a rescue set writes its label and catalog in 10 KiB records, its archive in 256 KiB ones); files found on
 the volume count in `record_size`.  `read_record()`
 returns the next chunk whatever `bufsize` asks (as st returns a whole record).  Logical blocks follow the st
@@ -89,7 +89,7 @@ class DirectoryTape(Tape):
         self.writable = write and not self.write_protected
         self._names: List[str] = []
         self._sizes: List[int] = []
-        self._rsizes: List[Optional[int]] = []  # record size of each file written in this session, else None
+        self._rsizes: List[Optional[int]] = []  # record size of each file written since opening, else None
         self._scan()
         self._fd = -1
         self._fd_file = -1
