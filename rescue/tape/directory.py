@@ -6,10 +6,10 @@ is end of data.  Every file counts as ended by a filemark (st writes one when a 
 `write_filemarks()` just closes the current file and an empty file is a tape file with no records.
 
 Records are fixed-size chunks of `record_size` bytes (the option; else 256 KiB, the set's default), the last chunk
-of a file may be shorter.  Without the option, a tape file written since the volume was opened takes the size of its first
-record (a rescue set writes its label and catalog in 10 KiB records, its archive in 256 KiB ones); files found on
-the volume count in `record_size`.  `read_record()`
-returns the next chunk whatever `bufsize` asks (as st returns a whole record).  Logical blocks follow the st
+of a file may be shorter.  Without the option, a tape file written since the volume was opened takes the size of
+its first record (a rescue set writes its label and catalog in 10 KiB records, its archive in 256 KiB ones);
+files found on the volume count in `record_size`.  `read_record()` returns the next chunk whatever `bufsize`
+asks (as st returns a whole record).  Logical blocks follow the st
 contract: each record and each filemark is one block, so tape file N starts at block sum(records(j) + 1, j < N),
 and tell/seek map to (file, byte offset) by that rule.  A write must be `record_size` bytes, except the last
 record of a file; writing truncates the current file at the write position and deletes all later files.
