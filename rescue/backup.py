@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -36,12 +35,10 @@ import uuid
 from typing import IO, List, Optional, Tuple
 
 from rescue import __version__, db, layout, volume
-from rescue.archive.member import FILE
-from rescue.archive.reader import ArchiveReader, DamagedMemberError
 from rescue.archive.tarformat import DEFAULT_RECORD_SIZE
 from rescue.archive.walk import plan_tree
 from rescue.archive.writer import write_archive
-from rescue.catalog import CatalogWriter, open_catalog
+from rescue.catalog import CatalogWriter
 from rescue.catalogdir import newest_catalog, prune_catalogs
 from rescue.config import DEFAULT_CATALOG_DIR, DEFAULT_SHRINK_THRESHOLD, DEFAULT_SPOOL_DIR
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, UsageError
@@ -52,9 +49,9 @@ from rescue.progress import Progress, human_bytes, human_duration
 from rescue.tape.base import (
     EndOfDataError,
     Tape,
-    TapeError,
     UnsupportedError,
 )
+from rescue.verify import VerifyOptions, run_verify
 
 PRIORITY = ("etc", "boot", "root")  # first on tape after the dumps: what a restored system needs first
 
@@ -258,7 +255,9 @@ def run_backup(
     else:
         tape.rewind()
     if options.verify:
-        problems = verify_set(tape, label, catalog_path, out, (result.bytes, result.members))
+        # The same check as `rescue verify --catalog`: every member by position, size and SHA-256.
+        checked = run_verify(tape, VerifyOptions(catalog=catalog_path, messages=out, results=out))
+        problems = checked.differences
         verified = not problems
         if problems:
             warnings += problems
@@ -364,63 +363,6 @@ def _write_set(
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
     return result, summary
-
-
-def verify_set(
-    tape: Tape, label: volume.Label, catalog_path: str, out: IO[str], totals: Optional[Tuple[int, int]] = None
-) -> List[str]:
-    """Read the archive back and compare every member's path and SHA-256 with the catalog; return the problems."""
-    on_tape = volume.read_label(tape)
-    if on_tape is None or on_tape.backup_id != label.backup_id:
-        raise TapeError(
-            f"{tape.name}: verify found another label than the one just written; the tape is not usable"
-        )
-    _, expected = open_catalog(catalog_path)
-    reader = ArchiveReader(tape, bufsize=label.record_size)
-    total_bytes, total_files = totals or (None, None)
-    progress = Progress("verify", total_bytes=total_bytes, total_files=total_files, stream=out)
-    problems: List[str] = []
-    count = 0
-    want = next(expected, None)
-    for entry in reader:
-        got = entry.member
-        count += 1
-        # Both lists are in tape order; a damaged stretch of tape makes the reader skip members (it resyncs at
-        # the next good header and says so in its warnings), so the catalog is advanced to the member read.
-        skipped = []
-        while want is not None and want.path != got.path:
-            skipped.append(want.path)
-            want = next(expected, None)
-        if want is None:
-            problems.append(f"{got.path}: on tape but not in the catalog")
-            expected = iter(())
-            continue
-        problems += [f"{path}: in the catalog but not read back from tape" for path in skipped]
-        if got.type == FILE and want.sha256:
-            digest = hashlib.sha256()
-            n = 0
-            try:
-                for chunk in entry.chunks():
-                    digest.update(chunk)
-                    n += len(chunk)
-            except DamagedMemberError as e:
-                problems.append(f"{got.path}: {e}")
-                want = next(expected, None)
-                continue
-            progress.update(n, 1)
-            if digest.hexdigest() != want.sha256:
-                problems.append(f"{got.path}: checksum differs from the catalog")
-        else:
-            progress.update(0, 1)
-        want = next(expected, None)
-    while want is not None:
-        problems.append(f"{want.path}: in the catalog but not read back from tape")
-        want = next(expected, None)
-    progress.done()
-    for where, message in reader.warnings:
-        problems.append(f"{where}: {message}")
-    print(f"rescue: verify: {count} members read, {len(problems)} problems", file=out)
-    return problems
 
 
 def summary_text(result: BackupResult) -> str:

@@ -31,6 +31,7 @@ from rescue.archive.reader import ArchiveReader, DamagedMemberError
 from rescue.archive.record_reader import BadRecordError
 from rescue.catalog import open_catalog
 from rescue.errors import EXIT_OK, EXIT_PARTIAL
+from rescue.progress import Progress
 from rescue.rebuild import hash_entry
 from rescue.restore import catalog_path
 from rescue.tape.base import Tape
@@ -219,9 +220,11 @@ class _Verify:
 
         if catalog_path is not None:
             pending = next_expected()
+        progress = Progress("verify", stream=self.out)
         for entry in reader:
             m = entry.member
             self.result.members += 1
+            progress.update(m.size if m.type == FILE else 0, 1)
             here = (m.record, m.offset)
             while pending is not None and (pending.record, pending.offset) < here:
                 self.differ(pending.path, "missing on tape (the catalog names it)")
@@ -254,6 +257,7 @@ class _Verify:
         while pending is not None:
             self.differ(pending.path, "missing on tape (the catalog names it)")
             pending = next_expected()
+        progress.done()
         for start, end in reader.lost_ranges:
             self.differ("(archive)", f"damaged from record {start[0]} to record {end[0]}")
         self.result.records_read = reader.records_read
