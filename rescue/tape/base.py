@@ -111,6 +111,11 @@ class TapeStatus:
         return words
 
 
+def records_in(size: int, record_size: int) -> int:
+    """How many fixed-size records `size` bytes fill, the last one possibly short (dir and stream backends)."""
+    return -(-size // record_size)
+
+
 class Tape:
     """Base class of the backends. Subclasses implement the methods; those they cannot honour raise
     UnsupportedError (the contract tests skip on it)."""

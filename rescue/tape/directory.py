@@ -41,6 +41,7 @@ from rescue.tape.base import (
     TapeStatus,
     UnsupportedError,
     WriteProtectedError,
+    records_in,
 )
 
 FILE_NAMES = {0: "label", 1: "archive", 2: "catalog"}
@@ -49,10 +50,6 @@ _NUMBERED = re.compile(r"^(\d+)-.+")
 
 def tape_file_name(number: int) -> str:
     return f"{number}-{FILE_NAMES.get(number, 'file')}.tar"
-
-
-def _records(size: int, record_size: int) -> int:
-    return -(-size // record_size)
 
 
 class DirectoryTape(Tape):
@@ -196,7 +193,7 @@ class DirectoryTape(Tape):
         return self._fd
 
     def _start_block(self, number: int) -> int:
-        return sum(_records(s, self._rs(j)) + 1 for j, s in enumerate(self._sizes[:number]))
+        return sum(records_in(s, self._rs(j)) + 1 for j, s in enumerate(self._sizes[:number]))
 
     def _eod(self, what: str) -> EndOfDataError:
         return EndOfDataError(f"{self.name}: end of data after tape file {len(self._names) - 1} while {what}")
@@ -317,16 +314,16 @@ class DirectoryTape(Tape):
                 return
             r = self._rs(self._file)
             size = self._sizes[self._file]
-            left = _records(size, r) - _records(self._off, r)
+            left = records_in(size, r) - records_in(self._off, r)
             if count <= left:
-                self._off = min(size, (_records(self._off, r) + count) * r)
+                self._off = min(size, (records_in(self._off, r) + count) * r)
                 return
             self._file += 1
             self._off = 0
             raise FilemarkError(f"{self.name}: filemark reached while spacing records", count - left)
         back = -count
         r = self._rs(min(self._file, len(self._names) - 1)) if self._names else self.record_size
-        have = _records(self._off, r)
+        have = records_in(self._off, r)
         if back <= have:
             self._off = (have - back) * r
             return
@@ -357,7 +354,7 @@ class DirectoryTape(Tape):
 
     def tell(self) -> int:
         self._check_online()
-        return self._start_block(self._file) + _records(self._off, self._rs(self._file))
+        return self._start_block(self._file) + records_in(self._off, self._rs(self._file))
 
     def seek(self, block: int) -> None:
         self._check_online()
@@ -367,7 +364,7 @@ class DirectoryTape(Tape):
         start = 0
         for number, size in enumerate(self._sizes):
             r = self._rs(number)
-            blocks = _records(size, r) + 1
+            blocks = records_in(size, r) + 1
             if block < start + blocks:
                 self._file = number
                 self._off = min(size, (block - start) * r)
@@ -397,7 +394,7 @@ class DirectoryTape(Tape):
             device=self.name,
             kind=self.kind,
             file_number=self._file,
-            block_number=_records(self._off, size),
+            block_number=records_in(self._off, size),
             block_size=size,
             drive_type="directory volume",
             bot=self._file == 0 and self._off == 0,

@@ -36,11 +36,8 @@ from rescue.tape.base import (
     TapeStatus,
     UnsupportedError,
     WriteProtectedError,
+    records_in,
 )
-
-
-def _records(size: int, record_size: int) -> int:
-    return -(-size // record_size)
 
 
 class StreamTape(Tape):
@@ -226,7 +223,7 @@ class StreamTape(Tape):
 
     def _records_total(self) -> Optional[int]:
         length = self._length()
-        return None if length is None else _records(length, self.record_size)
+        return None if length is None else records_in(length, self.record_size)
 
     def space_records(self, count: int) -> None:
         self.seeks += 1
@@ -254,7 +251,7 @@ class StreamTape(Tape):
                 )
             if self._off == 0:
                 raise BeginningOfTapeError(f"{self.name}: beginning of tape reached while spacing backward")
-            self._off = (_records(self._off, self.record_size) - 1) * self.record_size
+            self._off = (records_in(self._off, self.record_size) - 1) * self.record_size
 
     def space_files(self, count: int) -> None:
         self.seeks += 1
@@ -279,7 +276,7 @@ class StreamTape(Tape):
             raise BeginningOfTapeError(f"{self.name}: beginning of tape reached while spacing backward")
 
     def tell(self) -> int:
-        return _records(self._off, self.record_size) + self._marks
+        return records_in(self._off, self.record_size) + self._marks
 
     def seek(self, block: int) -> None:
         self.seeks += 1
@@ -320,7 +317,7 @@ class StreamTape(Tape):
             device=self.name,
             kind=self.kind,
             file_number=self._marks,
-            block_number=0 if self._marks else _records(self._off, self.record_size),
+            block_number=0 if self._marks else records_in(self._off, self.record_size),
             block_size=self.record_size,
             drive_type="pipe" if not self.can_seek else "archive file",
             bot=self._off == 0 and not self._marks,
