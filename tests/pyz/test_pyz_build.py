@@ -146,11 +146,21 @@ def test_runs_from_read_only_media_with_read_only_home_as_root(pyz, tmp_path):
     assert any(line.startswith("rescue.pyz_") for line in lines[1:])
 
 
+def version_as_nobody(pyz_path, home, tmp):
+    """Run `python3 -I PYZ --version` as the user nobody with the given HOME and TMPDIR; check what it prints."""
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
+    env = {k: v for k, v in os.environ.items() if k not in ("SHIV_ROOT", "XDG_RUNTIME_DIR")}
+    env.update(HOME=str(home), TMPDIR=str(tmp))
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-I", str(pyz_path)]
+    p = subprocess.run([*cmd, "--version"], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert re.match(VERSION_RE, p.stdout.strip())
+
+
 def test_runs_as_user_whose_home_is_not_writable_unpacking_into_tmp(pyz):
     """Not root, home not writable: shiv unpacks into <tempdir>/shiv-<uid> (a directory only that user owns)."""
     need(os.geteuid() == 0, "needs root to switch to the user nobody")
     need_tool("setpriv")
-    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
     base = Path(tempfile.mkdtemp(prefix="rescue-pyz-user-", dir="/tmp"))
     try:
         base.chmod(0o755)
@@ -162,18 +172,7 @@ def test_runs_as_user_whose_home_is_not_writable_unpacking_into_tmp(pyz):
         shutil.copy2(pyz, media / "rescue.pyz")
         (media / "rescue.pyz").chmod(0o444)
         media.chmod(0o555)
-        env = {k: v for k, v in os.environ.items() if k not in ("SHIV_ROOT", "XDG_RUNTIME_DIR")}
-        env.update(HOME=str(home), TMPDIR=str(tmp))
-        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-I"]
-        p = subprocess.run(
-            [*cmd, str(media / "rescue.pyz"), "--version"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert p.returncode == 0, p.stderr
-        assert re.match(VERSION_RE, p.stdout.strip())
+        version_as_nobody(media / "rescue.pyz", home, tmp)
         unpacked = tmp / "shiv-65534"
         assert unpacked.is_dir() and unpacked.stat().st_uid == 65534
         assert [q.name for q in unpacked.iterdir() if q.name.startswith("rescue.pyz_")]
@@ -186,7 +185,6 @@ def test_a_tmp_directory_planted_by_another_user_is_not_used(pyz):
     with nowhere else to unpack, runs straight from the archive)."""
     need(os.geteuid() == 0, "needs root to switch to the user nobody")
     need_tool("setpriv")
-    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
     base = Path(tempfile.mkdtemp(prefix="rescue-pyz-plant-", dir="/tmp"))
     try:
         base.chmod(0o755)
@@ -199,18 +197,7 @@ def test_a_tmp_directory_planted_by_another_user_is_not_used(pyz):
         planted.chmod(0o777)  # root-owned and world-writable
         shutil.copy2(pyz, base / "rescue.pyz")
         (base / "rescue.pyz").chmod(0o444)
-        env = {k: v for k, v in os.environ.items() if k not in ("SHIV_ROOT", "XDG_RUNTIME_DIR")}
-        env.update(HOME=str(home), TMPDIR=str(tmp))
-        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-I"]
-        p = subprocess.run(
-            [*cmd, str(base / "rescue.pyz"), "--version"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert p.returncode == 0, p.stderr
-        assert re.match(VERSION_RE, p.stdout.strip())
+        version_as_nobody(base / "rescue.pyz", home, tmp)
         assert list(planted.iterdir()) == []
     finally:
         shutil.rmtree(base)
