@@ -12,7 +12,8 @@ step tgtd is restarted on the same cartridge, as when a tape moves to another ma
   compares it with the original;
 - rescue: the production guest runs `rescue backup` of its disk to tape; the disk is wiped; the rescue guest
   makes a new filesystem by hand, runs `rescue restore`, compares with the original disk (attached read-only),
-  then restores two directories given in reverse tape order and checks the seeks the plan reported;
+  then restores two top-level directories that lie apart on tape (picked from the catalog, since ext4 orders
+  names by hash), given in reverse tape order, and checks the seeks the plan reported;
 - dd: raw dd write and read of as many 256 KiB records as the backup wrote, on the same tape, for the
   throughput comparison.
 The report gives each step's wall time, boot times, throughputs, and PASS/FAIL; exit 0 when all passed.
@@ -293,7 +294,7 @@ umount /mnt/prod
         self.move_tape()
         restore = self.guest(
             "rescue-restore",
-            """\
+            f"""\
 mkfs.ext4 -q -F -L prod /dev/vda || exit 2
 mkdir -p /mnt/target /mnt/orig /mnt/partial
 mount /dev/vda /mnt/target && mount -o ro /dev/vdb /mnt/orig || exit 2
@@ -304,16 +305,21 @@ tail -n 3 restore.err
 t1=$(now)
 echo "$t0 $t1" > times
 python3 compare.py /mnt/orig /mnt/target --json compare.json
-mount -t tmpfs -o size=400m tmpfs /mnt/partial
+mkfs.ext4 -q -F /dev/vdc && mount /dev/vdc /mnt/partial || exit 2
+rescue -f /dev/nst0 list --json > catalog.jsonl 2> list.err
+python3 pick_paths.py {RECORD} 4 < catalog.jsonl > paths || exit 2
+read -r later earlier < paths
 p0=$(now)
-rescue -f /dev/nst0 restore -C /mnt/partial --seek-threshold 4 --json home/bob etc > partial.json 2> partial.err
+rescue -f /dev/nst0 restore -C /mnt/partial --seek-threshold 4 --json "$later" "$earlier" > partial.json 2> partial.err
 echo $? > partial.rc
 tail -n 3 partial.err
 p1=$(now)
 echo "$p0 $p1" > partial.times
-python3 compare.py /mnt/orig /mnt/partial --only etc --only home/bob --json partial-compare.json
+python3 compare.py /mnt/orig /mnt/partial --only "$earlier" --only "$later" --json partial-compare.json
+rm -f catalog.jsonl
 """,
-            disks=[wiped, original],
+            disks=[wiped, original, self.blank_disk("rescue-partial.img")],
+            files={"pick_paths.py": GUEST / "pick_paths.py"},
         )
         r.add_guest(restore)
         rest = _json(restore.share / "restore.json")
@@ -325,6 +331,7 @@ python3 compare.py /mnt/orig /mnt/partial --only etc --only home/bob --json part
         p0, p1 = _times(restore.share, "partial.times")
         cmp_part = _json(restore.share / "partial-compare.json")
         plan = part.get("plan") or {}
+        paths = (restore.share / "paths").read_text().split() if (restore.share / "paths").exists() else []
         if rest.get("records_read") and t1 > t0:
             self.rates["restore_read"] = rest["records_read"] * RECORD / (t1 - t0)
         r.details["restore"] = {
@@ -338,7 +345,7 @@ python3 compare.py /mnt/orig /mnt/partial --only etc --only home/bob --json part
         }
         r.details["partial"] = {
             "exit": prc,
-            "paths": ["home/bob", "etc"],
+            "paths": paths,
             "files": part.get("files"),
             "seconds": round(p1 - p0, 2),
             "plan_seeks": plan.get("seeks"),
@@ -362,7 +369,7 @@ python3 compare.py /mnt/orig /mnt/partial --only etc --only home/bob --json part
         r.summary = (
             f"backup exit {brc}: {b.get('files')} files, {self.backup_records} records in {b1 - b0:.1f}s; "
             f"restore exit {rrc} in {t1 - t0:.1f}s, compare: {_compare_summary(cmp_full)}; "
-            f"partial (home/bob etc) exit {prc}: plan {plan.get('seeks')} seek(s), done {part.get('seeks')}, "
+            f"partial ({' '.join(paths) or 'no paths picked'}) exit {prc}: plan {plan.get('seeks')} seek(s), done {part.get('seeks')}, "
             f"read {part.get('records_read')} of {plan.get('archive_records')} records, "
             f"compare: {_compare_summary(cmp_part)}"
         )
