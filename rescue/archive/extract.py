@@ -49,6 +49,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from rescue.archive import member as m
 from rescue.archive import xattrs as xa
+from rescue.archive.background_hash import BackgroundHasher
 from rescue.archive.reader import DamagedMemberError, Entry
 from rescue.errors import RescueError
 
@@ -56,6 +57,9 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _UNNAMED_FILE = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC  # open(2): an inode without a name
 _DIR_CACHE = 256  # open directory fds kept (members come in walk order, so few directories are live at once)
+# Files this large are hashed in a second thread while their data is written (rescue.archive.background_hash);
+# below it the hand-off costs more than the overlap gains.
+_BACKGROUND_HASH_SIZE = 1 << 20
 _MAX_PENDING_DIRS = 100_000  # directories whose metadata waits for finish(); more are settled early
 
 
@@ -160,6 +164,7 @@ class Extractor:
         self._tmp_prefix = f".rescue-tmp.{os.getpid()}."
         self._tmp_count = 0
         self._atime = time.time_ns()
+        self._hasher: Optional[BackgroundHasher] = None  # started at the first large file to verify
         self._umask = os.umask(0o022)  # read it (there is no other way), then put it back
         os.umask(self._umask)
 
@@ -316,6 +321,11 @@ class Extractor:
                 while view:
                     view = view[write(fd, view) :]
                 return h.hexdigest() if h is not None else None
+        background = None
+        if h is not None and member.size >= _BACKGROUND_HASH_SIZE:
+            if self._hasher is None:
+                self._hasher = BackgroundHasher()
+            background = self._hasher
         regions = ((None, None),) if member.sparse is None else member.sparse
         for offset, length in regions:
             if offset is not None:
@@ -323,13 +333,17 @@ class Extractor:
                     continue
                 os.lseek(fd, offset, os.SEEK_SET)
             for chunk in entry.chunks(length):
-                if h is not None:
+                if background is not None:
+                    background.update(h, chunk)
+                elif h is not None:
                     h.update(chunk)
                 self.bytes += len(chunk)
                 while chunk:
                     chunk = chunk[write(fd, chunk) :]
         if member.sparse is not None:
             os.ftruncate(fd, member.size)  # the holes, up to the apparent size
+        if background is not None:
+            return background.hexdigest(h)
         return h.hexdigest() if h is not None else None
 
     def _link_unnamed(self, fd: int, parent: int, name: str) -> Optional[str]:
@@ -537,6 +551,9 @@ class Extractor:
 
     def close(self) -> None:
         self._forget_dirs()
+        if self._hasher is not None:
+            self._hasher.close()
+            self._hasher = None
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1

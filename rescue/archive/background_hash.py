@@ -1,0 +1,56 @@
+"""SHA-256 of a large file's data in a second thread, while the calling thread writes that data.
+
+    hasher = BackgroundHasher()          # one thread, reused for every file
+    h = hashlib.sha256()
+    for chunk in chunks:                 # immutable buffers (views of the bytes a tape read returned)
+        hasher.update(h, chunk)
+        os.write(fd, chunk)
+    digest = hasher.hexdigest(h)         # waits until every chunk given for h is hashed
+    hasher.close()
+
+hashlib and os.write both release the GIL on large buffers, so on a second core hashing overlaps writing;
+on a busy machine it costs about the same as hashing in line.  At most `window` chunks are in flight, so
+memory stays bounded when writing outruns hashing.  Chunks must not change until they are hashed: the tape
+backends return a new bytes object for every record, and data views point into those.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+
+class BackgroundHasher:
+    def __init__(self, window: int = 16):
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
+        self._slots = threading.Semaphore(window)
+        self._thread = threading.Thread(target=self._run, name="restore-hasher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._todo.get()
+            if item is None:
+                return
+            target, chunk = item
+            if chunk is None:
+                target.set()  # a hexdigest() call waits for this: everything before it is hashed
+                continue
+            target.update(chunk)
+            self._slots.release()
+
+    def update(self, h, chunk) -> None:
+        self._slots.acquire()
+        self._todo.put((h, chunk))
+
+    def hexdigest(self, h) -> str:
+        done = threading.Event()
+        self._todo.put((done, None))
+        done.wait()
+        return h.hexdigest()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join()
+            self._thread = None
