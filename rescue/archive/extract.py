@@ -59,7 +59,7 @@ _UNNAMED_FILE = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC  # open
 _DIR_CACHE = 256  # open directory fds kept (members come in walk order, so few directories are live at once)
 # Files this large are hashed in a second thread while their data is written (rescue.archive.background_hash);
 # below it the hand-off costs more than the overlap gains.
-_BACKGROUND_HASH_SIZE = 1 << 20
+_BACKGROUND_HASH_SIZE = 256 * 1024
 _MAX_PENDING_DIRS = 100_000  # directories whose metadata waits for finish(); more are settled early
 
 
