@@ -121,3 +121,19 @@ def test_verify_blank_tape_is_fatal(tmp_path, capsys):
     (tmp_path / "b.tap").write_bytes(b"")
     assert main(["-f", str(tmp_path / "b.tap"), "verify"]) == 2
     assert "blank" in capsys.readouterr().err
+
+
+def test_a_file_spanning_many_records_is_checked_whole(tmp_path):
+    need_tool("tar")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "large.bin").write_bytes(os.urandom(800_123))
+    tar = gnu_tar(str(tree), str(tmp_path / "a.tar"), fmt="posix")
+    tap = write_tap(str(tmp_path / "set.tap"), tar, RS)
+    assert verify(tap).exit_code == 0
+    members = catalog_members(tar, RS)
+    large = next(m for m in members if m.path == "large.bin")
+    large.sha256 = large.sha256[::-1]
+    result = verify(tap, catalog=write_catalog_file(str(tmp_path / "c.jsonl.gz"), members, RS))
+    assert result.exit_code == 1
+    assert any(d.startswith("large.bin: SHA-256 differs") for d in result.differences)

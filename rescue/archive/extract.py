@@ -47,6 +47,7 @@ import stat
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+from rescue.archive import background_hash
 from rescue.archive import member as m
 from rescue.archive import xattrs as xa
 from rescue.archive.background_hash import BackgroundHasher
@@ -57,9 +58,6 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _UNNAMED_FILE = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC  # open(2): an inode without a name
 _DIR_CACHE = 256  # open directory fds kept (members come in walk order, so few directories are live at once)
-# Files this large are hashed in a second thread while their data is written (rescue.archive.background_hash);
-# below it the hand-off costs more than the overlap gains.
-_BACKGROUND_HASH_SIZE = 256 * 1024
 _MAX_PENDING_DIRS = 100_000  # directories whose metadata waits for finish(); more are settled early
 
 
@@ -164,7 +162,7 @@ class Extractor:
         self._tmp_prefix = f".rescue-tmp.{os.getpid()}."
         self._tmp_count = 0
         self._atime = time.time_ns()
-        self._hasher: Optional[BackgroundHasher] = None  # started at the first large file to verify
+        self._hasher: Optional[BackgroundHasher] = None  # started at the first large file to hash
         self._umask = os.umask(0o022)  # read it (there is no other way), then put it back
         os.umask(self._umask)
 
@@ -322,7 +320,7 @@ class Extractor:
                     view = view[write(fd, view) :]
                 return h.hexdigest() if h is not None else None
         background = None
-        if h is not None and member.size >= _BACKGROUND_HASH_SIZE:
+        if h is not None and member.size >= background_hash.MIN_SIZE:
             if self._hasher is None:
                 self._hasher = BackgroundHasher()
             background = self._hasher

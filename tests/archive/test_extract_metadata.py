@@ -202,7 +202,7 @@ def test_directory_mode_and_mtime_are_set_after_their_contents(tmp_path):
     assert os.stat(tmp_path / "t" / "ro" / "sub" / "file").st_mtime == 1_300_000_000
 
 
-# 100 kB is hashed in line; 3 MB in the background thread (extract._BACKGROUND_HASH_SIZE), across records.
+# 100 kB is hashed in line; 3 MB in the background thread (background_hash.MIN_SIZE), across records.
 @pytest.mark.parametrize("size", [100_000, 3_000_000])
 def test_sha256_is_computed_while_writing_and_checked(tmp_path, size):
     data = os.urandom(size)
