@@ -30,7 +30,8 @@ a read-only mode never affects what is restored inside.
 Sparse members: each data region is written at its offset (lseek) and the file is ftruncate'd to its size, so
 holes stay holes.  When `extract()` is given `expected_sha256` (or the Extractor `checksums=True`), the SHA-256
 of a regular file is computed on the buffers written (for a sparse file: of its stored data regions, in map
-order, as the writer and verify compute it), set in `entry.member.sha256` and compared.
+order, as the writer and verify compute it; from 256 KiB on in a second thread while the data is written, when
+the process may use a second CPU), set in `entry.member.sha256` and compared.
 
 Per-member problems (refused names, I/O errors, lost data, checksum mismatch) are warnings: `extract()` returns
 False and the restore goes on.  A truncated archive (TruncatedArchiveError) propagates: the job cannot go on.
@@ -162,7 +163,10 @@ class Extractor:
         self._tmp_prefix = f".rescue-tmp.{os.getpid()}."
         self._tmp_count = 0
         self._atime = time.time_ns()
-        self._hasher: Optional[BackgroundHasher] = None  # started at the first large file to hash
+        # Large files are hashed in a second thread, when there is a second CPU to run it (on one, the hand-offs
+        # only cost); started at the first such file.
+        self._background_hash = _usable_cpus() > 1
+        self._hasher: Optional[BackgroundHasher] = None
         self._umask = os.umask(0o022)  # read it (there is no other way), then put it back
         os.umask(self._umask)
 
@@ -320,7 +324,7 @@ class Extractor:
                     view = view[write(fd, view) :]
                 return h.hexdigest() if h is not None else None
         background = None
-        if h is not None and member.size >= background_hash.MIN_SIZE:
+        if h is not None and self._background_hash and member.size >= background_hash.MIN_SIZE:
             if self._hasher is None:
                 self._hasher = BackgroundHasher()
             background = self._hasher
@@ -576,6 +580,13 @@ def _star_to_plain(text: str, numeric: bool) -> str:
             raw = f"{parts[0]}:{qualifier}:{parts[2]}"
         lines.append(raw)
     return "\n".join(lines)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what this process may run on (taskset, cgroups' cpusets)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:
