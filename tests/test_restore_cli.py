@@ -104,7 +104,7 @@ def test_catalog_that_does_not_match_the_tape_refuses_to_seek_and_offers_streami
     assert not (target / "var/www/big.bin").exists()
     code, _, err = run_cli(capsys, *args, "--no-catalog", "--yes")
     assert code == 0, err
-    assert (target / "var/www/big.bin").stat().st_size == 150_000
+    assert (target / "var/www/big.bin").stat().st_size == 300_000
 
 
 def test_non_empty_target_needs_yes(world, tmp_path, capsys):

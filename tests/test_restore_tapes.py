@@ -52,7 +52,7 @@ def make_tree(root: str) -> str:
     put("etc/ssh/sshd_config", b"PermitRootLogin no\n", 0o600)
     put("usr/bin/tool", _data(1, 30000), 0o4755)
     put("var/www/index.html", b"<h1>hello</h1>\n")
-    put("var/www/big.bin", _data(2, 150_000))
+    put("var/www/big.bin", _data(2, 300_000))  # over background_hash.MIN_SIZE: hashed in a second thread
     put("home/alice/notes.txt", b"remember the tape\n", 0o640)
     os.chown(os.path.join(root, "home/alice/notes.txt"), 1000, 1000)
     os.chown(os.path.join(root, "home/alice"), 1000, 1000)
