@@ -51,7 +51,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 from rescue.archive import background_hash
 from rescue.archive import member as m
 from rescue.archive import xattrs as xa
-from rescue.archive.background_hash import BackgroundHasher
 from rescue.archive.reader import DamagedMemberError, Entry
 from rescue.errors import RescueError
 
@@ -166,7 +165,7 @@ class Extractor:
         # Large files are hashed in a second thread, when there is a second CPU to run it (on one, the hand-offs
         # only cost); started at the first such file.
         self._background_hash = _usable_cpus() > 1
-        self._hasher: Optional[BackgroundHasher] = None
+        self._hasher: Optional[background_hash.BackgroundHasher] = None
         self._umask = os.umask(0o022)  # read it (there is no other way), then put it back
         os.umask(self._umask)
 
@@ -326,7 +325,7 @@ class Extractor:
         background = None
         if h is not None and self._background_hash and member.size >= background_hash.MIN_SIZE:
             if self._hasher is None:
-                self._hasher = BackgroundHasher()
+                self._hasher = background_hash.BackgroundHasher()
             background = self._hasher
         regions = ((None, None),) if member.sparse is None else member.sparse
         for offset, length in regions:
