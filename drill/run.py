@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Optional
 from drill.guestrun import GuestResult, run_script
 from drill.tree import make_disk, make_tree
 from drill.vtape import VirtualTape
+from rescue.pathmatch import DEFAULT_EXCLUDES
 from tests import vm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,7 +308,7 @@ echo "$t0 $t1" > times
 python3 compare.py /mnt/orig /mnt/target --json compare.json
 mkfs.ext4 -q -F /dev/vdc && mount /dev/vdc /mnt/partial || exit 2
 rescue -f /dev/nst0 list --json > catalog.jsonl 2> list.err
-python3 pick_paths.py {RECORD} 4 < catalog.jsonl > paths || exit 2
+python3 pick_paths.py {RECORD} 4 {" ".join(DEFAULT_EXCLUDES)} < catalog.jsonl > paths || exit 2
 read -r later earlier < paths
 p0=$(now)
 rescue -f /dev/nst0 restore -C /mnt/partial --seek-threshold 4 --json "$later" "$earlier" > partial.json 2> partial.err

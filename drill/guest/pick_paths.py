@@ -1,12 +1,14 @@
 """Pick two top-level directories whose partial restore must seek (runs in the drill guest; standard library).
 
-    rescue -f /dev/nst0 list --json | python3 pick_paths.py RECORD_SIZE THRESHOLD   -> prints "LATER EARLIER"
+    rescue -f /dev/nst0 list --json | python3 pick_paths.py RECORD_SIZE THRESHOLD [SKIP...]
+        -> prints "LATER EARLIER"
 
 The archive holds members in directory order, and ext4 hashes names, so which directories lie far apart on
 tape changes with every mkfs.  This reads the catalog's positions and picks the first and the last directory
 in tape order whose gap (records between the end of the earlier and the start of the later) exceeds THRESHOLD,
-printed later first so the restore is asked for them in reverse tape order.  Exit 2 when no pair is that far
-apart.
+printed later first so the restore is asked for them in reverse tape order.  SKIP names top-level directories
+the restore leaves out by default (lost+found, tmp ...): asked for, they would restore nothing.  Exit 2 when
+no pair is that far apart.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import sys
 BLOCK = 512
 
 
-def spans(lines, record_size: int) -> dict:
-    """Top-level directory -> [first record, last record] its members touch."""
+def spans(lines, record_size: int, skip=()) -> dict:
+    """Top-level directory -> [first record, last record] its members touch, leaving out those in `skip`."""
     out: dict = {}
     for line in lines:
         m = json.loads(line)
         top = m["path"].split("/", 1)[0]
-        if "/" not in m["path"] and m["type"] != "dir":
+        if top in skip or ("/" not in m["path"] and m["type"] != "dir"):
             continue
         # Data blocks follow the header (and any extended headers, which a block of slack covers).
         end = m["record"] * record_size + m["offset"] + 3 * BLOCK + m.get("size", 0)
@@ -44,7 +46,7 @@ def pick(span: dict, threshold: int):
 
 def main(argv) -> int:
     record_size, threshold = int(argv[1]), int(argv[2])
-    chosen = pick(spans(sys.stdin, record_size), threshold)
+    chosen = pick(spans(sys.stdin, record_size, set(argv[3:])), threshold)
     if chosen is None:
         print("pick_paths: no two top-level directories lie that far apart on tape", file=sys.stderr)
         return 2

@@ -45,3 +45,14 @@ def test_a_big_file_at_the_end_of_a_directory_counts_as_its_extent():
 def test_top_level_files_are_not_candidates():
     lines = catalog(("a", "dir", 0, 0), ("dump.sql", "file", 10 * RECORD, 1), ("z.txt", "file", 1, 20))
     assert pick_paths.pick(pick_paths.spans(lines, RECORD), 4) is None
+
+
+def test_directories_the_restore_leaves_out_by_default_are_not_candidates():
+    # An empty lost+found at the start would be "restored" with no seek at all.
+    lines = catalog(
+        ("lost+found", "dir", 0, 0),
+        ("a", "dir", 0, 0),
+        ("a/big", "file", 50 * RECORD, 0),
+        ("z", "dir", 0, 52),
+    )
+    assert pick_paths.pick(pick_paths.spans(lines, RECORD, {"lost+found"}), 4) is None
