@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
+from drill import qemu as vm
 from drill.vtape import VirtualTape
-from tests import vm
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "build" / "out" / "image"

@@ -34,11 +34,11 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from drill import qemu as vm
 from drill.guestrun import GuestResult, run_script
 from drill.tree import make_disk, make_tree
 from drill.vtape import VirtualTape
 from rescue.pathmatch import DEFAULT_EXCLUDES
-from tests import vm
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "out"

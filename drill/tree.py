@@ -159,7 +159,7 @@ def mariadb_dump() -> Optional[bytes]:
     """`mariadb-dump --all-databases` of a throw-away server with a small shop database, or None without MariaDB."""
     if not (shutil.which("mariadbd") and shutil.which("mariadb-install-db") and os.geteuid() == 0):
         return None
-    from tests.db.servers import MariaDBServer
+    from drill.dbservers import MariaDBServer
 
     with tempfile.TemporaryDirectory(prefix="drill-mariadb-") as base:
         server = MariaDBServer(base)

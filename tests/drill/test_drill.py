@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from drill import qemu as vm
 from drill.run import STEPS
-from tests import vm
 from tests.support import need, need_tool
 
 pytestmark = [pytest.mark.drill, pytest.mark.vm]

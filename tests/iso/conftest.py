@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import vm
+from drill import qemu as vm
 from tests.support import need, need_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent

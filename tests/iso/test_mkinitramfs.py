@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests import vm
+from drill import qemu as vm
 from tests.iso.conftest import BOOT_TIMEOUT, ISO, SHELL_BANNER, pyz_version, record_boot_time
 from tests.support import need_tool
 

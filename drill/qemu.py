@@ -24,7 +24,7 @@ API (standard library only):
   The rescue image's /init prints "rescue: shell on DEV" when its shell is ready (wait for that, then `run`).
 - `ovmf()` -> (code, vars) paths of Debian's OVMF firmware (package ovmf) or None; `uefi_args(workdir)` -> the
   `-drive if=pflash` arguments, with a private writable copy of the variables store.
-- `QEMU` is the emulator's name; tests call `tests.support.need_tool(vm.QEMU)` before booting.
+- `QEMU` is the emulator's name; tests call `need_tool(qemu.QEMU)` before booting.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ import subprocess
 import tempfile
 import time
 
-from tests.support import need, need_tool
-
 
 def _wait(pred, what: str, proc: subprocess.Popen, log: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
@@ -102,10 +100,20 @@ def remove_templates() -> None:
     _templates.clear()
 
 
+MARIADB_TOOLS = ("mariadb-install-db", "mariadbd", "mariadb", "mariadb-dump")
+POSTGRES_TOOLS = ("psql", "pg_dumpall", "setpriv")
+
+
+def postgres_bindir() -> str:
+    """The newest PostgreSQL server's bin directory (Debian's layout); callers check it exists first."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bins:
+        raise RuntimeError("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) missing")
+    return bins[-1]
+
+
 class MariaDBServer:
     def __init__(self, base: str):
-        need_tool("mariadb-install-db", "mariadbd", "mariadb", "mariadb-dump")
-        need(os.geteuid() == 0, "the database servers are started as root")
         self.base = base
         self.datadir = os.path.join(base, "data")
         self.socket = os.path.join(base, "mysqld.sock")
@@ -150,11 +158,7 @@ class MariaDBServer:
 
 class PostgresServer:
     def __init__(self):
-        need(os.geteuid() == 0, "the database servers are started as root")
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-        need(bool(bins), "PostgreSQL server binaries (/usr/lib/postgresql/*/bin) missing")
-        need_tool("psql", "pg_dumpall", "setpriv")
-        self.bin = bins[-1]
+        self.bin = postgres_bindir()
         pw = pwd.getpwnam("postgres")
         # tmp_path is root's 0700 tree; postgres needs a directory it owns and can reach.
         self.base = tempfile.mkdtemp(prefix="rescue-test-pg-")
