@@ -18,8 +18,8 @@ from rescue.archive.headers import (
     sparse_map,
 )
 from rescue.archive.member import Member
-from tests.archive.conftest import gnu_tar
 from tests.support import need_tool
+from tests.support.archive import gnu_tar
 
 
 def pax_records(blocks: bytes) -> dict:

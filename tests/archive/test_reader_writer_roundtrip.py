@@ -9,7 +9,7 @@ from rescue.archive.extract import Extractor
 from rescue.archive.reader import ArchiveReader
 from rescue.tape.simh import SimhTape
 from rescue.tape.stream import StreamTape
-from tests.archive.conftest import build_tree, snapshot, write_tree_archive
+from tests.support.archive import build_tree, snapshot, write_tree_archive
 
 
 def test_writer_archive_restores_identically_with_catalog_checksums(tmp_path):

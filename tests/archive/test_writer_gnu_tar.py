@@ -12,8 +12,8 @@ import pytest
 from rescue.archive import tarformat as tf
 from rescue.archive.member import FILE, HARDLINK
 from rescue.progress import Progress
-from tests.archive.conftest import IS_ROOT, build_tree, gnu_tar, snapshot, write_tree_archive
 from tests.support import need, need_tool
+from tests.support.archive import IS_ROOT, build_tree, gnu_tar, snapshot, write_tree_archive
 
 EXTRACT = ("--xattrs", "--acls", "--xattrs-include=*")
 

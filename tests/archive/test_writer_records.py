@@ -12,8 +12,8 @@ import pytest
 from rescue.archive.record_writer import RecordWriter
 from rescue.archive.writer import write_archive
 from rescue.tape.simh import SimhTape
-from tests.archive.conftest import MemoryTape, build_tree
 from tests.support import need_tool
+from tests.support.archive import MemoryTape, build_tree
 
 
 @pytest.mark.parametrize("threaded", [False, True])

@@ -12,8 +12,8 @@ from rescue.archive.walk import Walker, plan_tree
 from rescue.archive.writer import write_archive
 from rescue.errors import RescueError
 from rescue.pathmatch import DEFAULT_EXCLUDES
-from tests.archive.conftest import IS_ROOT, MemoryTape
 from tests.support import need
+from tests.support.archive import IS_ROOT, MemoryTape
 
 
 def make(root, files):

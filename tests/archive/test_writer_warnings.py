@@ -10,8 +10,8 @@ import pytest
 
 from rescue.archive.writer import write_archive
 from rescue.tape.base import EndOfMediumError
-from tests.archive.conftest import MemoryTape, gnu_tar
 from tests.support import need_tool
+from tests.support.archive import MemoryTape, gnu_tar
 
 RECORD = 10240
 

@@ -7,42 +7,13 @@ run downloads nothing. Boot times to the shell are appended to build/out/boot-ti
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from drill import qemu as vm
-from tests.support import need, need_tool
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-ISO = ROOT / "iso"
-BOOT_TIMES = ROOT / "build" / "out" / "boot-times.txt"
-SHELL_BANNER = r"rescue: shell on \S+"
-BOOT_TIMEOUT = 240  # TCG on a busy 2-core machine; a normal boot takes 15-25 s
-
-
-def run_tool(*cmd: str) -> subprocess.CompletedProcess:
-    p = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, f"{cmd[0]} failed:\n{p.stderr[-3000:]}"
-    return p
-
-
-def build_pyz(out: Path, commit: str = "") -> Path:
-    cmd = [str(ROOT / "build" / "pyz.py"), "--out", str(out)]
-    if commit:
-        cmd += ["--commit", commit]
-    run_tool(*cmd)
-    return out
-
-
-def pyz_version(pyz: Path) -> str:
-    return subprocess.run(
-        [sys.executable, "-I", str(pyz), "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+from tests.support import need_tool
+from tests.support.images import ISO, build_pyz, mkimage, run_tool
 
 
 @pytest.fixture(scope="session")
@@ -69,15 +40,6 @@ def image(build_dir, pyz) -> Path:
     return out
 
 
-def mkimage(build_dir: Path, image: Path, pyz: Path, method: str) -> Path:
-    need_tool("xorriso", "grub-mkrescue", "grub-mkstandalone", "mkfs.vfat", "mcopy")
-    out = build_dir / f"rescue-{method}.iso"
-    run_tool(
-        str(ISO / "mkimage"), "--method", method, "--image", str(image), "--pyz", str(pyz), "--out", str(out)
-    )
-    return out
-
-
 @pytest.fixture(scope="session")
 def iso_grub_mkrescue(build_dir, image, pyz) -> Path:
     return mkimage(build_dir, image, pyz, "grub-mkrescue")
@@ -86,43 +48,3 @@ def iso_grub_mkrescue(build_dir, image, pyz) -> Path:
 @pytest.fixture(scope="session")
 def iso_xorriso(build_dir, image, pyz) -> Path:
     return mkimage(build_dir, image, pyz, "xorriso")
-
-
-def machine_args(medium: Path, how: str, workdir: Path) -> list:
-    """QEMU arguments booting `medium` as a CD (bios/uefi) or as a USB stick (usb-bios/usb-uefi)."""
-    firmware = []
-    if how.endswith("uefi"):
-        need(vm.ovmf() is not None, "OVMF firmware missing (Debian package ovmf)")
-        firmware = vm.uefi_args(workdir)
-    if how.startswith("usb"):
-        drive = [
-            "-drive",
-            f"if=none,id=stick,format=raw,readonly=on,file={medium}",
-            "-device",
-            "qemu-xhci",
-            "-device",
-            "usb-storage,drive=stick,bootindex=0",
-        ]
-    else:
-        drive = ["-cdrom", str(medium)]
-    return firmware + drive
-
-
-def record_boot_time(what: str, seconds: float) -> None:
-    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {what}: shell after {seconds:.1f} s ({vm.accel()})"
-    BOOT_TIMES.parent.mkdir(parents=True, exist_ok=True)
-    with BOOT_TIMES.open("a") as f:
-        f.write(line + "\n")
-    print(line)
-
-
-def boot_and_read_version(medium: Path, how: str, workdir: Path, label: str) -> tuple:
-    """Boot `medium`, wait for the rescue shell, run `rescue --version`; returns (version line, RESCUE_PYZ)."""
-    need_tool(vm.QEMU)
-    with vm.Guest(machine_args(medium, how, workdir), workdir, name=how, memory="512M") as guest:
-        guest.wait_for(SHELL_BANNER, BOOT_TIMEOUT)
-        record_boot_time(f"{label} {how}", time.monotonic() - guest.started_at)
-        out, status = guest.run("rescue --version; echo pyz=$RESCUE_PYZ", timeout=120)
-    assert status == 0, out
-    lines = out.splitlines()
-    return lines[-2].strip(), lines[-1].strip().removeprefix("pyz=")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.iso.conftest import ISO, boot_and_read_version, pyz_version
+from tests.support.images import ISO, boot_and_read_version, pyz_version
 
 pytestmark = pytest.mark.vm
 

@@ -9,8 +9,8 @@ import io
 import stat
 import subprocess
 
-from tests.iso.conftest import ISO
 from tests.support import need_tool
+from tests.support.images import ISO
 
 
 def load_mkinitramfs():

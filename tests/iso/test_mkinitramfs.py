@@ -10,8 +10,8 @@ import time
 import pytest
 
 from drill import qemu as vm
-from tests.iso.conftest import BOOT_TIMEOUT, ISO, SHELL_BANNER, pyz_version, record_boot_time
 from tests.support import need_tool
+from tests.support.images import BOOT_TIMEOUT, ISO, SHELL_BANNER, pyz_version, record_boot_time
 
 pytestmark = pytest.mark.vm
 

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.iso.conftest import ISO
 from tests.support import need_tool
+from tests.support.images import ISO
 
 REMASTER = ISO / "remaster"
 

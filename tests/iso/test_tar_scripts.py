@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.iso.conftest import ISO
 from tests.support import need_tool
+from tests.support.images import ISO
 
 BACKUP = ISO / "backup-tar.sh"
 RESTORE = ISO / "restore-tar.sh"

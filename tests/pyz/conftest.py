@@ -1,54 +1,15 @@
-"""Fixtures for the tests of the built rescue.pyz: one build per test run, the Pythons to run it with.
-
-`pyz` is built once per test run by build/pyz.py into a temporary directory. `pythons()` lists the interpreters
-to try: every CPython 3.9+ that pyenv has (found from `pyenv root`), and the system's python3.
-"""
+"""Fixture of the tests of the built rescue.pyz: `pyz`, built once per test run by build/pyz.py into a temporary
+directory. The builders and the list of Pythons to try are in tests/support/pyz.py."""
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-BUILD = ROOT / "build" / "pyz.py"
-
-
-def build_pyz(out: Path, *options: str) -> Path:
-    subprocess.run([sys.executable, str(BUILD), "--out", str(out), *options], check=True, capture_output=True)
-    return out
+from tests.support.pyz import build_pyz
 
 
 @pytest.fixture(scope="session")
 def pyz(tmp_path_factory) -> Path:
     return build_pyz(tmp_path_factory.mktemp("pyz") / "rescue.pyz")
-
-
-def pythons() -> List[Tuple[str, str]]:
-    """(label, interpreter) for every CPython >= 3.9 found: pyenv's versions and the system python3."""
-    found = []
-    pyenv = shutil.which("pyenv")
-    if pyenv:
-        try:
-            root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            root = ""
-        versions = Path(root, "versions") if root else None
-        if versions and versions.is_dir():
-            for entry in sorted(versions.iterdir()):
-                m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", entry.name)
-                exe = entry / "bin" / "python3"
-                if m and (int(m.group(1)), int(m.group(2))) >= (3, 9) and exe.exists():
-                    found.append((f"pyenv-{entry.name}", str(exe)))
-    for system in ("/usr/bin/python3",):
-        if os.path.exists(system):
-            found.append(("system", system))
-    if not found:
-        found.append(("current", sys.executable))
-    return found

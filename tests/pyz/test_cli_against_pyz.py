@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pyz.conftest import ROOT
+from tests.support.pyz import ROOT
 
 pytestmark = pytest.mark.pyz
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from rescue import __version__
-from tests.pyz.conftest import ROOT, build_pyz, pythons
 from tests.support import need, need_tool
+from tests.support.pyz import ROOT, build_pyz, pythons
 
 pytestmark = pytest.mark.pyz
 
