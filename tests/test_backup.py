@@ -13,12 +13,12 @@ import subprocess
 
 import pytest
 
-from rescue import volume
 from rescue.archive.member import FILE
-from rescue.backup import BackupOptions, run_backup
-from rescue.catalog import open_catalog
+from rescue.backup.job import BackupOptions, run_backup
+from rescue.scan.verify import VerifyOptions, run_verify
 from rescue.tape.simh import SimhTape
-from rescue.verify import VerifyOptions, run_verify
+from rescue.tapeset.catalog import open_catalog
+from rescue.tapeset.label import read_label
 from tests.support import need_tool
 from tests.test_volume import split_tape
 
@@ -149,7 +149,7 @@ def test_label_names_host_record_size_and_retention(tmp_path, tree):
     tap = tmp_path / "night.tap"
     result = backup(tmp_path, tree, tap, retention_days=7, host="web1")
     with SimhTape(str(tap)) as tape:
-        label = volume.read_label(tape)
+        label = read_label(tape)
     assert label.backup_id == result.backup_id and label.host == "web1"
     assert label.record_size == RECORD and label.retention_until is not None
     assert label.layout == {"format": "test"}

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from rescue.backup import BackupOptions, run_backup
+from rescue.backup.guards import check_device
+from rescue.backup.job import BackupOptions, run_backup
 from rescue.cli import main
-from rescue.guards import check_device
 from rescue.tape.base import NoMediumError, Tape, TapeStatus
 from rescue.tape.faults import FaultyTape
 from rescue.tape.simh import SimhTape

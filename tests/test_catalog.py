@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rescue.archive.member import Member
-from rescue.catalog import CatalogError, CatalogWriter, open_catalog
+from rescue.tapeset.catalog import CatalogError, CatalogWriter, open_catalog
 
 
 def sample(i):

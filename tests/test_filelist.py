@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rescue.archive.member import BLOCKDEV, DIR, FILE, Member
-from rescue.filelist import VerboseLister, mode_string
+from rescue.tapeset.filelist import VerboseLister, mode_string
 
 
 def test_mode_strings_show_setuid_setgid_and_sticky_like_ls():

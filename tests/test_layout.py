@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from rescue import layout
-from rescue.catalog import open_catalog
+from rescue.tapeset.catalog import open_catalog
 from tests.support import need, need_tool
 from tests.test_backup import backup
 

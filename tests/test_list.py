@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from rescue.catalog import open_catalog
 from rescue.cli import main
 from rescue.tape.simh import SimhTape
+from rescue.tapeset.catalog import open_catalog
 from tests.support import need_tool
 from tests.test_backup import backup, make_tree
 

@@ -8,7 +8,7 @@ import pytest
 
 from rescue.archive.member import DIR, FILE, HARDLINK, SYMLINK, Member
 from rescue.pathmatch import DEFAULT_EXCLUDES, PathMatcher
-from rescue.plan import PlanError, ancestors, default_seek_threshold, plan_restore, plan_runs, select
+from rescue.restore.plan import PlanError, ancestors, default_seek_threshold, plan_restore, plan_runs, select
 
 RS = 10 * 512  # a 10-block record keeps the arithmetic readable
 

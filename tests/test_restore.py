@@ -7,12 +7,12 @@ import os
 
 import pytest
 
-from rescue.catalog import open_catalog
 from rescue.pathmatch import PathMatcher
-from rescue.plan import ancestors
-from rescue.rebuild import rebuild_catalog
-from rescue.restore import RestoreOptions, run_restore
+from rescue.restore.job import RestoreOptions, run_restore
+from rescue.restore.plan import ancestors
+from rescue.scan.rebuild import rebuild_catalog
 from rescue.tape import open_tape
+from rescue.tapeset.catalog import open_catalog
 from tests.support import need_tool
 from tests.test_restore_tapes import (
     catalog_members,
@@ -207,7 +207,7 @@ def test_catalog_of_the_tape_is_read_from_tape_file_2(world, tmp_path):
 
 def test_a_set_without_its_catalog_file_falls_back_to_streaming(world, tmp_path):
     from rescue.tape.simh import SimhTape
-    from rescue.volume import Label, write_label
+    from rescue.tapeset.label import Label, write_label
 
     tap = str(tmp_path / "nocat.tap")
     with SimhTape(tap, write=True) as tape, open(world["tar"], "rb") as f:
@@ -240,7 +240,7 @@ def test_drive_going_offline_is_fatal_and_resume_finishes_the_same_tree(world, t
         faulty = FaultyTape(tape, offline_after=40)  # a few dozen operations in: mid-archive
         with pytest.raises(RescueError):
             run_restore(faulty, RestoreOptions(target=str(target), messages=io.StringIO()))
-    from rescue.journal import read_journal
+    from rescue.restore.journal import read_journal
 
     assert read_journal(str(target)).count > 5  # it had got somewhere
     assert len(tree_state(str(target))) < len(expected_subset(world["ref"], []))

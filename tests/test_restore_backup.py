@@ -9,11 +9,11 @@ import socket
 
 import pytest
 
-from rescue.backup import BackupOptions, run_backup
-from rescue.restore import RestoreOptions, run_restore
+from rescue.backup.job import BackupOptions, run_backup
+from rescue.restore.job import RestoreOptions, run_restore
+from rescue.scan.verify import VerifyOptions, run_verify
 from rescue.tape import open_tape
 from rescue.tape.simh import SimhTape
-from rescue.verify import VerifyOptions, run_verify
 from tests.support import need_tool
 from tests.test_restore_tapes import make_tree, tree_state
 

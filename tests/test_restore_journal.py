@@ -7,9 +7,9 @@ import os
 import pytest
 
 from rescue.archive.member import DIR, FILE, Member
-from rescue.journal import NAME, Journal, JournalError, read_journal
-from rescue.postrestore import boot_steps, install_reload_unit, reload_db_advice
-from rescue.volume import Label
+from rescue.restore.finalize import boot_steps, install_reload_unit, reload_db_advice
+from rescue.restore.journal import NAME, Journal, JournalError, read_journal
+from rescue.tapeset.label import Label
 
 
 def member(path, record, offset, kind=FILE):
@@ -80,7 +80,7 @@ def test_reload_unit_refuses_to_write_through_a_restored_symlink(tmp_path):
 
 
 def test_lines_reach_the_file_in_batches_and_all_at_close(tmp_path, monkeypatch):
-    import rescue.journal as journal
+    import rescue.restore.journal as journal
 
     now = [0.0]
     monkeypatch.setattr(journal, "BATCH", 3)

@@ -19,9 +19,10 @@ from typing import Dict, List, Optional
 
 from rescue.archive.member import Member
 from rescue.archive.tarformat import TYPEFLAG_TO_TYPE
-from rescue.catalog import CatalogWriter
 from rescue.tape.simh import SimhTape
-from rescue.volume import Label, write_catalog, write_label
+from rescue.tapeset.catalog import CatalogWriter
+from rescue.tapeset.catalog_tape import write_catalog
+from rescue.tapeset.label import Label, write_label
 
 BACKUP_ID = "6f1c1d1e-0000-4000-8000-000000000001"
 DATA_DIRS = 12

@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from rescue.cli import main
+from rescue.scan.verify import VerifyOptions, run_verify
 from rescue.tape import open_tape
-from rescue.verify import VerifyOptions, run_verify
 from tests.support import need_tool
 from tests.test_restore_tapes import catalog_members, gnu_tar, make_tree, write_catalog_file, write_tap
 

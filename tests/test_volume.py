@@ -8,9 +8,11 @@ import subprocess
 
 import pytest
 
-from rescue import volume
 from rescue.tape.base import EndOfDataError
 from rescue.tape.simh import SimhTape
+from rescue.tapeset.catalog_tape import read_catalog, write_catalog
+from rescue.tapeset.label import Label, check_record_size, read_label, write_label
+from rescue.tapeset.smalltar import VolumeError
 from tests.support import need_tool
 
 RECORD = 20 * 512
@@ -37,7 +39,7 @@ def split_tape(tap: str, outdir: str) -> list:
     return pieces
 
 
-def make_label(**kw) -> volume.Label:
+def make_label(**kw) -> Label:
     values = dict(
         backup_id="1b4e28ba-2fa1-11d2-883f-0016d3cca427",
         host="web1",
@@ -49,18 +51,18 @@ def make_label(**kw) -> volume.Label:
         excludes=["proc", "sys"],
     )
     values.update(kw)
-    return volume.Label(**values)
+    return Label(**values)
 
 
 def test_label_round_trips_and_leaves_the_tape_at_file_1(tmp_path):
     tap = str(tmp_path / "t.tap")
     layout = {"format": "rescue-layout-minimal", "mounts": [{"mount_point": "/", "fstype": "ext4"}]}
     with SimhTape(tap, write=True) as tape:
-        volume.write_label(tape, make_label(), layout)
+        write_label(tape, make_label(), layout)
         tape.write_record(b"A" * RECORD)
         tape.write_filemarks(1)
     with SimhTape(tap) as tape:
-        label = volume.read_label(tape)
+        label = read_label(tape)
         assert label.host == "web1" and label.record_size == RECORD and label.retention_until is None
         assert label.dumps == ["var/lib/rescue/dumps/mariadb.sql"]
         assert label.layout == layout
@@ -70,7 +72,7 @@ def test_label_round_trips_and_leaves_the_tape_at_file_1(tmp_path):
 def test_label_records_all_have_the_set_record_size(tmp_path):
     tap = str(tmp_path / "t.tap")
     with SimhTape(tap, write=True) as tape:
-        volume.write_label(tape, make_label(), None)
+        write_label(tape, make_label(), None)
     with SimhTape(tap) as tape:
         sizes = []
         while True:
@@ -91,7 +93,7 @@ def test_plain_tar_tape_has_no_label_and_is_left_rewound(tmp_path):
         tape.write_record(archive.read_bytes())
         tape.write_filemarks(1)
     with SimhTape(tap) as tape:
-        assert volume.read_label(tape) is None
+        assert read_label(tape) is None
         assert tape.tell() == 0
 
 
@@ -99,7 +101,7 @@ def test_blank_tape_raises_end_of_data_naming_the_device(tmp_path):
     tap = str(tmp_path / "blank.tap")
     open(tap, "wb").close()
     with SimhTape(tap) as tape, pytest.raises(EndOfDataError, match="blank.tap: the tape is blank"):
-        volume.read_label(tape)
+        read_label(tape)
 
 
 def test_gnu_tar_extracts_label_and_catalog_tape_files(tmp_path):
@@ -110,10 +112,10 @@ def test_gnu_tar_extracts_label_and_catalog_tape_files(tmp_path):
     filelist.write_text("-rw-r--r-- root/root 1 2026-11-26 02:00 etc/hostname\n")
     tap = str(tmp_path / "t.tap")
     with SimhTape(tap, write=True) as tape:
-        volume.write_label(tape, make_label(), {"mounts": []})
+        write_label(tape, make_label(), {"mounts": []})
         tape.write_record(bytes(RECORD))
         tape.write_filemarks(1)
-        volume.write_catalog(tape, str(catalog), str(filelist), {"files": 1, "bytes": 1})
+        write_catalog(tape, str(catalog), str(filelist), {"files": 1, "bytes": 1})
     pieces = split_tape(tap, str(tmp_path))
     assert len(pieces) == 3
     out = tmp_path / "label"
@@ -140,15 +142,15 @@ def test_read_catalog_spaces_to_file_2_from_anywhere(tmp_path):
     tap = str(tmp_path / "t.tap")
     label = make_label()
     with SimhTape(tap, write=True) as tape:
-        volume.write_label(tape, label, None)
+        write_label(tape, label, None)
         for _ in range(3):
             tape.write_record(bytes(RECORD))
         tape.write_filemarks(1)
-        volume.write_catalog(tape, str(catalog), str(filelist), {"files": 7})
+        write_catalog(tape, str(catalog), str(filelist), {"files": 7})
     with SimhTape(tap) as tape:
         tape.space_files(1)
         tape.read_record(RECORD)  # somewhere in the archive
-        files = volume.read_catalog(tape, label, str(tmp_path / "spool"))
+        files = read_catalog(tape, label, str(tmp_path / "spool"))
     assert open(files.catalog, "rb").read() == b"catalog-bytes"
     assert open(files.filelist).read() == "list\n"
     assert files.summary == {"files": 7}
@@ -158,35 +160,35 @@ def test_missing_catalog_file_says_the_backup_did_not_finish(tmp_path):
     tap = str(tmp_path / "t.tap")
     label = make_label()
     with SimhTape(tap, write=True) as tape:
-        volume.write_label(tape, label, None)
+        write_label(tape, label, None)
         tape.write_record(bytes(RECORD))
         tape.write_filemarks(1)
-    with SimhTape(tap) as tape, pytest.raises(volume.VolumeError, match="did not finish"):
-        volume.read_catalog(tape, label, str(tmp_path / "spool"))
+    with SimhTape(tap) as tape, pytest.raises(VolumeError, match="did not finish"):
+        read_catalog(tape, label, str(tmp_path / "spool"))
     with SimhTape(tap, write=True) as tape:
         tape.rewind()
-        volume.write_label(tape, label, None)  # label only: spacing to file 2 hits end of data
-    with SimhTape(tap) as tape, pytest.raises(volume.VolumeError, match="did not finish"):
-        volume.read_catalog(tape, label, str(tmp_path / "spool"))
+        write_label(tape, label, None)  # label only: spacing to file 2 hits end of data
+    with SimhTape(tap) as tape, pytest.raises(VolumeError, match="did not finish"):
+        read_catalog(tape, label, str(tmp_path / "spool"))
 
 
 def test_newer_label_version_is_refused(tmp_path):
     tap = str(tmp_path / "t.tap")
     with SimhTape(tap, write=True) as tape:
-        volume.write_label(tape, make_label(version=2), None)
-    with SimhTape(tap) as tape, pytest.raises(volume.VolumeError, match="newer than this rescue"):
-        volume.read_label(tape)
+        write_label(tape, make_label(version=2), None)
+    with SimhTape(tap) as tape, pytest.raises(VolumeError, match="newer than this rescue"):
+        read_label(tape)
 
 
 def test_odd_record_size_is_refused():
     with pytest.raises(Exception, match="multiple of 512"):
-        volume.check_record_size(1000)
+        check_record_size(1000)
 
 
 def test_label_json_ignores_unknown_keys_and_rejects_other_formats():
     d = make_label().to_json()
     assert "layout" not in d and d["layout_file"] is None
     d["added_later"] = 1
-    assert volume.Label.from_json(json.dumps(d)).backup_id == make_label().backup_id
-    with pytest.raises(volume.VolumeError, match="not a rescue label"):
-        volume.Label.from_json({"format": "something-else"})
+    assert Label.from_json(json.dumps(d)).backup_id == make_label().backup_id
+    with pytest.raises(VolumeError, match="not a rescue label"):
+        Label.from_json({"format": "something-else"})

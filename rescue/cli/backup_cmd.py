@@ -1,4 +1,4 @@
-"""`rescue [-f DEVICE] backup [ROOT] ...`: argument wiring for rescue.backup (flags override rescue.conf)."""
+"""`rescue [-f DEVICE] backup [ROOT] ...`: argument wiring for rescue.backup.job (flags override rescue.conf)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 
 from rescue import config
-from rescue.backup import BackupOptions, run_backup, summary_text
+from rescue.backup.job import BackupOptions, run_backup, summary_text
 from rescue.tape import open_tape
 
 

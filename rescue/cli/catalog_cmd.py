@@ -1,11 +1,11 @@
-"""`rescue catalog rebuild [-o FILE]`: argument wiring for rescue.rebuild."""
+"""`rescue catalog rebuild [-o FILE]`: argument wiring for rescue.scan.rebuild."""
 
 from __future__ import annotations
 
 import json
 
 from rescue import config
-from rescue.rebuild import rebuild_catalog
+from rescue.scan.rebuild import rebuild_catalog
 from rescue.tape import open_tape
 
 DEFAULT_OUTPUT = "catalog.jsonl.gz"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from rescue import config, volume
+from rescue import config
 from rescue.errors import RescueError
 from rescue.tape import open_tape
+from rescue.tapeset.label import read_label, restore_text
 
 
 def register(subparsers) -> None:
@@ -28,7 +29,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     device = config.resolve_device(args.device, config.load(args.config))
     with open_tape(device) as tape:
-        label = volume.read_label(tape)
+        label = read_label(tape)
         if label is None:
             raise RescueError(
                 f"{device}: no rescue label in tape file 0 (a plain tar tape?); list it with "
@@ -41,7 +42,7 @@ def run(args) -> int:
         json.dump(data, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     elif args.restore_text:
-        sys.stdout.write(volume.restore_text(label))
+        sys.stdout.write(restore_text(label))
     else:
         rows = [
             ("host", label.host),

@@ -7,12 +7,14 @@ import os
 import sys
 import tempfile
 
-from rescue import config, volume
-from rescue.catalog import open_catalog
+from rescue import config
 from rescue.errors import EXIT_FATAL, EXIT_OK, RescueError
-from rescue.filelist import VerboseLister
 from rescue.pathmatch import PathMatcher
 from rescue.tape import open_tape
+from rescue.tapeset.catalog import open_catalog
+from rescue.tapeset.catalog_tape import CATALOG_NAME, read_catalog
+from rescue.tapeset.filelist import VerboseLister
+from rescue.tapeset.label import read_label
 
 
 def register(subparsers) -> None:
@@ -57,17 +59,17 @@ def run(args) -> int:
     if args.catalog:
         path = args.catalog
         if os.path.isdir(path):
-            path = os.path.join(path, volume.CATALOG_NAME)
+            path = os.path.join(path, CATALOG_NAME)
         return _print(path, args)
     device = config.resolve_device(args.device, config.load(args.config))
     with open_tape(device) as tape:
-        label = volume.read_label(tape)
+        label = read_label(tape)
         if label is None:
             raise RescueError(
                 f"{device}: no rescue label, so no catalog on this tape; list it with 'tar -tvf {device} -b 512' "
                 "or build a catalog with 'rescue catalog rebuild'"
             )
         with tempfile.TemporaryDirectory(prefix="rescue-list-") as spool:
-            files = volume.read_catalog(tape, label, spool)
+            files = read_catalog(tape, label, spool)
             tape.rewind()
             return _print(files.catalog, args)

@@ -1,4 +1,4 @@
-"""`rescue restore`: argument wiring for rescue.restore."""
+"""`rescue restore`: argument wiring for rescue.restore.job."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from rescue import config
 from rescue.errors import RescueError
-from rescue.restore import DEFAULT_TARGET, RestoreOptions, run_restore
+from rescue.restore.job import DEFAULT_TARGET, RestoreOptions, run_restore
 from rescue.tape import open_tape
 
 EPILOG = """\

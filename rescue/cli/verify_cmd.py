@@ -1,4 +1,4 @@
-"""`rescue verify [--catalog FILE] [--against ROOT] [--json]`: argument wiring for rescue.verify."""
+"""`rescue verify [--catalog FILE] [--against ROOT] [--json]`: argument wiring for rescue.scan.verify."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 from rescue import config
 from rescue.errors import RescueError
+from rescue.scan.verify import VerifyOptions, run_verify
 from rescue.tape import open_tape
-from rescue.verify import VerifyOptions, run_verify
 
 
 def register(subparsers) -> None:

@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
-from rescue import volume
-from rescue.catalog import open_catalog
 from rescue.cli import main
 from rescue.tape.simh import SimhTape
+from rescue.tapeset.catalog import open_catalog
+from rescue.tapeset.catalog_tape import read_catalog
+from rescue.tapeset.label import read_label
 from tests.support import need_tool
 from tests.test_volume import split_tape
 
@@ -49,9 +50,9 @@ def test_backup_dumps_mariadb_and_postgres_first_and_reload_restores_the_rows(
 
     dumps = ["var/lib/rescue/dumps/mariadb.sql", "var/lib/rescue/dumps/postgresql.sql"]
     with SimhTape(tap) as tape:
-        label = volume.read_label(tape)
+        label = read_label(tape)
         assert label.dumps == dumps
-        files = volume.read_catalog(tape, label, str(tmp_path / "cat"))
+        files = read_catalog(tape, label, str(tmp_path / "cat"))
     _, members = open_catalog(files.catalog)
     assert [m.path for m in members][:2] == dumps  # dumps first, before etc
     assert os.listdir(tmp_path / "spool" / "dumps") == []  # not left lying around

@@ -1,10 +1,7 @@
-"""The tape files of a backup set around the archive: the label (tape file 0) and the catalog (tape file 2).
-
-Both are small POSIX pax tar archives written with the standard library's tarfile into a temporary file, then cut
-into records of GNU tar's default size, 10240 bytes (the last one zero-padded), and ended by one filemark, so plain
-GNU tar reads them with no option: `tar -xf /dev/nst0` for the label, `mt fsf 2; tar -xf /dev/nst0` for the
-catalog. Only the archive (tape file 1) uses the set's record size, which the label names and RESTORE.txt (below)
-turns into the exact `tar -b N` command.
+"""Tape file 0 of a backup set: the label (`rescue-label.json`), the machine's layout (`layout.json`) and
+`RESTORE.txt`, the exact `mt`/`tar` commands that restore the set without rescue. Written as a small tar
+archive in 10 KiB records (rescue.tapeset.smalltar); only the archive (tape file 1) uses the set's record
+size, which the label names and RESTORE.txt turns into the exact `tar -b N` command.
 
 Contract (the restore job codes against it):
 - `write_label(tape, label, layout)` writes at the current position (BOT) `rescue-label.json`, `layout.json`
@@ -13,10 +10,6 @@ Contract (the restore job codes against it):
   tape file 1; it returns None and leaves the tape rewound when file 0 is not a rescue label (a plain GNU tar
   tape); it raises EndOfDataError on a blank tape.  Only the first record is read before deciding, so a plain
   tar tape is never read to its end.
-- `write_catalog(...)` writes `catalog.jsonl.gz`, `filelist.txt`, `summary.json` at the current position (after
-  the archive's filemark), then a filemark.
-- `read_catalog(tape, label, spool_dir)` rewinds, spaces to the label's catalog file and extracts the three
-  members into spool_dir (streaming: a catalog of millions of members never sits in memory).
 """
 
 from __future__ import annotations
@@ -24,33 +17,25 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import shutil
 import tarfile
 import tempfile
 import time
-from typing import IO, Optional
+from typing import Optional
 
 from rescue.archive.tarformat import BLOCKSIZE, DEFAULT_RECORD_SIZE
 from rescue.errors import RescueError
 from rescue.tape.base import EndOfDataError, Tape
+from rescue.tapeset.catalog_tape import CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME
+from rescue.tapeset.smalltar import VolumeError, first_member_name, read_file_into, tarinfo, write_records
 
 LABEL_FORMAT = "rescue-label"
 LABEL_VERSION = 1
 LABEL_NAME = "rescue-label.json"
 LAYOUT_NAME = "layout.json"
 RESTORE_NAME = "RESTORE.txt"
-CATALOG_NAME = "catalog.jsonl.gz"
-FILELIST_NAME = "filelist.txt"
-SUMMARY_NAME = "summary.json"
 
 # A label is a few KiB; a layout with many disks some more.  Anything larger in file 0 is not ours.
 MAX_LABEL_BYTES = 64 * 1024 * 1024
-COPY_CHUNK = 1024 * 1024
-
-
-class VolumeError(RescueError):
-    """A label or catalog tape file is damaged or not what the label promises."""
 
 
 def check_record_size(record_size: int) -> int:
@@ -101,13 +86,6 @@ class Label:
     def blocking_factor(self) -> int:
         """GNU tar's -b for this set."""
         return self.record_size // BLOCKSIZE
-
-
-@dataclasses.dataclass
-class CatalogFiles:
-    catalog: str  # path of catalog.jsonl.gz
-    filelist: str  # path of filelist.txt
-    summary: dict  # content of summary.json
 
 
 def restore_text(label: Label) -> str:
@@ -162,38 +140,6 @@ def restore_text(label: Label) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tarinfo(name: str, size: int, mtime: float) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o600
-    info.mtime = int(mtime)
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    return info
-
-
-# Label and catalog are small archives written in GNU tar's default record size (-b 20), so that plain
-# `tar -xf /dev/nst0` reads them with no option: the record size of the archive is written inside the label,
-# and whoever reads the label does not know it yet. st(4) fails a read into a buffer smaller than the record.
-SMALL_RECORD_SIZE = 20 * BLOCKSIZE
-
-
-def _write_records(tape: Tape, src: IO[bytes], record_size: int = SMALL_RECORD_SIZE) -> int:
-    """Cut a file into whole records (the last one zero-padded), then a filemark; return the records written."""
-    src.seek(0)
-    count = 0
-    while True:
-        chunk = src.read(record_size)
-        if not chunk:
-            break
-        if len(chunk) < record_size:
-            chunk += bytes(record_size - len(chunk))
-        tape.write_record(chunk)
-        count += 1
-    tape.write_filemarks(1)
-    return count
-
-
 def write_label(tape: Tape, label: Label, layout: Optional[dict]) -> None:
     """Tape file 0 at the current position (BOT): the label, the layout and RESTORE.txt, then a filemark."""
     check_record_size(label.record_size)
@@ -210,39 +156,8 @@ def write_label(tape: Tape, label: Label, layout: Optional[dict]) -> None:
             parts.append((RESTORE_NAME, restore_text(label)))
             for name, text in parts:
                 data = text.encode("utf-8")
-                tar.addfile(_tarinfo(name, len(data), now), io.BytesIO(data))
-        _write_records(tape, tmp)
-
-
-def _first_member_name(record: bytes) -> Optional[str]:
-    """Name of the first member of a tar stream that starts with this record, or None if it is not tar."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(record), mode="r|") as tar:
-            info = tar.next()
-            return info.name if info is not None else None
-    except (tarfile.TarError, EOFError, OSError, ValueError):
-        return None
-
-
-def _read_file_into(
-    tape: Tape, out: IO[bytes], bufsize: int, first: bytes = b"", limit: Optional[int] = None
-) -> int:
-    """Copy the rest of the current tape file (up to its filemark) to out; return the bytes copied."""
-    total = len(first)
-    out.write(first)
-    while True:
-        try:
-            record = tape.read_record(bufsize)
-        except EndOfDataError:
-            # A set cut short (the job died before its filemark): what is there is all there is.
-            break
-        if not record:
-            break
-        total += len(record)
-        if limit is not None and total > limit:
-            raise VolumeError(f"{tape.name}: tape file 0 is larger than a rescue label can be")
-        out.write(record)
-    return total
+                tar.addfile(tarinfo(name, len(data), now), io.BytesIO(data))
+        write_records(tape, tmp)
 
 
 def read_label(tape: Tape) -> Optional[Label]:
@@ -252,11 +167,11 @@ def read_label(tape: Tape) -> Optional[Label]:
         first = tape.read_record(DEFAULT_RECORD_SIZE)
     except EndOfDataError:
         raise EndOfDataError(f"{tape.name}: the tape is blank (no label and no data)") from None
-    if _first_member_name(first) != LABEL_NAME:
+    if first_member_name(first) != LABEL_NAME:
         tape.rewind()
         return None
     buf = io.BytesIO()
-    _read_file_into(tape, buf, max(len(first), DEFAULT_RECORD_SIZE), first, limit=MAX_LABEL_BYTES)
+    read_file_into(tape, buf, max(len(first), DEFAULT_RECORD_SIZE), first, limit=MAX_LABEL_BYTES)
     buf.seek(0)
     files = {}
     try:
@@ -277,66 +192,3 @@ def read_label(tape: Tape) -> Optional[Label]:
             f"{tape.name}: label version {label.version} is newer than this rescue understands; use a newer rescue"
         )
     return label
-
-
-def write_catalog(tape: Tape, catalog_path: str, filelist_path: str, summary: dict) -> None:
-    """Tape file 2 at the current position: catalog, file list and summary, then a filemark."""
-    now = time.time()
-    spool_dir = os.path.dirname(os.path.abspath(catalog_path))
-    with tempfile.TemporaryFile(dir=spool_dir) as tmp:
-        with tarfile.open(fileobj=tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name, path in ((CATALOG_NAME, catalog_path), (FILELIST_NAME, filelist_path)):
-                with open(path, "rb") as f:
-                    size = os.fstat(f.fileno()).st_size
-                    tar.addfile(_tarinfo(name, size, now), f)
-            data = (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode("utf-8")
-            tar.addfile(_tarinfo(SUMMARY_NAME, len(data), now), io.BytesIO(data))
-        _write_records(tape, tmp)
-
-
-def read_catalog(tape: Tape, label: Label, spool_dir: str) -> CatalogFiles:
-    """Space to the catalog tape file (rewind + fsf) and extract it into spool_dir."""
-    missing_msg = (
-        f"{tape.name}: tape file {label.catalog_file} (the catalog) is missing; the backup did not finish. "
-        "Use 'rescue catalog rebuild' or restore without a catalog"
-    )
-    tape.rewind()
-    try:
-        tape.space_files(label.catalog_file)
-    except EndOfDataError:
-        raise VolumeError(missing_msg) from None
-    os.makedirs(spool_dir, mode=0o700, exist_ok=True)
-    wanted = (CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME)
-    found = {}
-    with tempfile.TemporaryFile(dir=spool_dir) as tmp:
-        try:
-            size = _read_file_into(tape, tmp, max(label.record_size, DEFAULT_RECORD_SIZE))
-        except EndOfDataError:
-            size = 0
-        if size == 0:
-            raise VolumeError(missing_msg)
-        tmp.seek(0)
-        try:
-            # Stream mode: members are taken in order, nothing is kept.
-            with tarfile.open(fileobj=tmp, mode="r|") as tar:
-                for info in tar:
-                    if info.isfile() and info.name in wanted and info.name not in found:
-                        dest = os.path.join(spool_dir, info.name)
-                        src = tar.extractfile(info)
-                        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                        with os.fdopen(fd, "wb") as out:
-                            shutil.copyfileobj(src, out, COPY_CHUNK)
-                        found[info.name] = dest
-        except (tarfile.TarError, EOFError) as e:
-            raise VolumeError(
-                f"{tape.name}: damaged catalog in tape file {label.catalog_file} ({e})"
-            ) from None
-    missing = [n for n in wanted if n not in found]
-    if missing:
-        raise VolumeError(f"{tape.name}: the catalog tape file lacks {', '.join(missing)}")
-    try:
-        with open(found[SUMMARY_NAME], encoding="utf-8") as f:
-            summary = json.load(f)
-    except ValueError as e:
-        raise VolumeError(f"{tape.name}: damaged {SUMMARY_NAME} in the catalog tape file ({e})") from None
-    return CatalogFiles(catalog=found[CATALOG_NAME], filelist=found[FILELIST_NAME], summary=summary)

@@ -5,7 +5,7 @@ Algorithm:
    and catalog; a plain GNU tar tape has no label and its archive is tape file 0.
 2. Find a catalog: `--catalog FILE`, else tape file 2 of a rescue tape. A catalog that belongs to another
    backup (its backup id or record size differ from the label's) is refused before anything is written.
-3. Plan (rescue.plan): the selected members in tape order, grouped into runs with a seek between runs whose gap
+3. Plan (rescue.restore.plan): the selected members in tape order, grouped into runs with a seek between runs whose gap
    exceeds the threshold. Print the plan; `--dry-run` stops here, having written nothing anywhere.
 4. Check the target: it must exist; a non-empty one needs `--yes` (or `--resume`), `/` needs `--yes` or a typed
    confirmation on a terminal.
@@ -19,9 +19,9 @@ Algorithm:
    member the catalog places beyond it.
 7. Without a catalog: one streaming pass over the archive extracting what the selection matches; nothing is
    sought over.
-8. Every completed member goes to the journal (rescue.journal) in the target; `--resume` continues after the
+8. Every completed member goes to the journal (rescue.restore.journal) in the target; `--resume` continues after the
    last completed member (seeking there when the tape can seek) and ends with the same tree.
-9. After the files: the boot steps hook and the database reload (rescue.postrestore); the journal is removed.
+9. After the files: the boot steps hook and the database reload (rescue.restore.finalize); the journal is removed.
 
 Exit codes: 0 all restored and verified; 1 finished with per-file problems (listed); 2 fatal (RescueError).
 """
@@ -37,16 +37,16 @@ import tempfile
 import time
 from typing import IO, Callable, Iterator, List, Optional
 
-from rescue import journal as journal_mod
-from rescue import postrestore
 from rescue.archive.extract import Extractor
 from rescue.archive.member import DIR, FILE, Member
 from rescue.archive.reader import ArchiveReader, DamagedMemberError
 from rescue.archive.record_reader import BadRecordError
-from rescue.catalog import open_catalog
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, RefusedError, RescueError, UsageError
 from rescue.pathmatch import DEFAULT_EXCLUDES, PathMatcher
-from rescue.plan import (
+from rescue.progress import Progress, human_bytes
+from rescue.restore import finalize
+from rescue.restore import journal as journal_mod
+from rescue.restore.plan import (
     DISK_READ_RATE,
     DISK_SEEK_SECONDS,
     TAPE_READ_RATE,
@@ -55,9 +55,11 @@ from rescue.plan import (
     Selection,
     plan_restore,
 )
-from rescue.progress import Progress, human_bytes
 from rescue.tape.base import EndOfDataError, MediumError, Tape
-from rescue.volume import CATALOG_NAME, Label, VolumeError, read_catalog, read_label
+from rescue.tapeset.catalog import open_catalog
+from rescue.tapeset.catalog_tape import CATALOG_NAME, read_catalog
+from rescue.tapeset.label import Label, read_label
+from rescue.tapeset.smalltar import VolumeError
 
 DEFAULT_TARGET = "/mnt/target"
 # Entries a freshly made filesystem already has; they do not make a target "not empty".
@@ -85,7 +87,7 @@ class RestoreOptions:
     no_catalog: bool = False  # one streaming pass, no seeking
     dry_run: bool = False
     resume: bool = False
-    seek_threshold: Optional[int] = None  # records; None: rescue.plan's default
+    seek_threshold: Optional[int] = None  # records; None: rescue.restore.plan's default
     yes: bool = False
     reload_db: bool = False
     numeric_owner: bool = True
@@ -302,13 +304,13 @@ class _Job:
                             os.unlink(os.path.join(dirpath, name))
 
     def post_steps(self) -> None:
-        for line in postrestore.boot_steps(self.target, self.label):
+        for line in finalize.boot_steps(self.target, self.label):
             self.say(line)
         if self.o.reload_db:
-            for line in postrestore.install_reload_unit(self.target, self.label):
+            for line in finalize.install_reload_unit(self.target, self.label):
                 self.say(line)
         else:
-            for line in postrestore.reload_db_advice(self.label):
+            for line in finalize.reload_db_advice(self.label):
                 self.say(line)
 
     # with a catalog ----------------------------------------------------------------------------------------

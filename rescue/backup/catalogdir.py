@@ -14,7 +14,7 @@ import shutil
 import time
 from typing import IO, List, Optional
 
-from rescue import volume
+from rescue.tapeset.catalog_tape import SUMMARY_NAME
 
 
 def newest_catalog(catalog_dir: str, host: str, root: str) -> Optional[dict]:
@@ -27,7 +27,7 @@ def newest_catalog(catalog_dir: str, host: str, root: str) -> Optional[dict]:
     for name in names:
         if name.startswith("."):
             continue  # a backup in progress or one that died
-        path = os.path.join(catalog_dir, name, volume.SUMMARY_NAME)
+        path = os.path.join(catalog_dir, name, SUMMARY_NAME)
         try:
             with open(path, encoding="utf-8") as f:
                 summary = json.load(f)
@@ -62,7 +62,7 @@ def prune_catalogs(catalog_dir: str, host: str, keep: int, out: IO[str]) -> List
                 removed.append(path)
             continue
         try:
-            with open(os.path.join(path, volume.SUMMARY_NAME), encoding="utf-8") as f:
+            with open(os.path.join(path, SUMMARY_NAME), encoding="utf-8") as f:
                 summary = json.load(f)
         except (OSError, ValueError):
             continue  # not ours, or damaged: left alone

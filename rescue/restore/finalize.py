@@ -1,6 +1,6 @@
 """What follows the files of a restore: the boot steps hook and the database reload.
 
-Stages, in the order `rescue.restore` calls them after the last member is extracted:
+Stages, in the order `rescue.restore.job` calls them after the last member is extracted:
 
 1. `boot_steps(target, label)`: the hook point for making the restored system bootable: reinstalling the
    bootloader in a chroot and rewriting fstab when the filesystems were recreated with other UUIDs. That work

@@ -29,13 +29,14 @@ from typing import IO, Iterator, List, Optional
 from rescue.archive.member import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, HARDLINK, SYMLINK, Member
 from rescue.archive.reader import ArchiveReader, DamagedMemberError
 from rescue.archive.record_reader import BadRecordError
-from rescue.catalog import open_catalog
 from rescue.errors import EXIT_OK, EXIT_PARTIAL
 from rescue.progress import Progress
-from rescue.rebuild import hash_entry
-from rescue.restore import catalog_path
+from rescue.restore.job import catalog_path
+from rescue.scan.rebuild import hash_entry
 from rescue.tape.base import Tape
-from rescue.volume import read_catalog, read_label
+from rescue.tapeset.catalog import open_catalog
+from rescue.tapeset.catalog_tape import read_catalog
+from rescue.tapeset.label import read_label
 
 _KIND = {
     stat.S_IFREG: FILE,

@@ -24,10 +24,10 @@ from typing import IO, List, Optional
 from rescue.archive.member import FILE, Member
 from rescue.archive.reader import ArchiveReader, DamagedMemberError
 from rescue.archive.record_reader import BadRecordError
-from rescue.catalog import CatalogWriter, open_catalog
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, RescueError
 from rescue.tape.base import Tape
-from rescue.volume import read_label
+from rescue.tapeset.catalog import CatalogWriter, open_catalog
+from rescue.tapeset.label import read_label
 
 
 class RecordSizes:

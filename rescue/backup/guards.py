@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime
 from typing import IO, Optional
 
-from rescue import volume
 from rescue.errors import RefusedError
 from rescue.progress import human_bytes
 from rescue.tape.base import NoMediumError, Tape, UnsupportedError, WriteProtectedError
+from rescue.tapeset.label import Label
 
 
 def check_device(tape: Tape) -> None:
@@ -44,7 +44,7 @@ def check_device(tape: Tape) -> None:
 
 
 def check_overwrite(
-    existing: Optional[volume.Label],
+    existing: Optional[Label],
     host: str,
     today: datetime.date,
     device: str,

@@ -1,8 +1,8 @@
 """`rescue backup`: write one backup set (label, archive, catalog) to a tape, guarded so it never destroys the last
 good backup.
 
-The job, in order (each refusal raises before anything is written, exit 2; the checks are in rescue.guards, the
-catalog directory in rescue.catalogdir):
+The job, in order (each refusal raises before anything is written, exit 2; the checks are in rescue.backup.guards, the
+catalog directory in rescue.backup.catalogdir):
 1. The device: a tape must be loaded, online and writable (st(4) status bits; mt-st prints them as ONLINE,
    WR_PROT, DR_OPEN).
 2. The label already on the tape: a set still inside its retention period, or written by another host, is not
@@ -34,24 +34,26 @@ import time
 import uuid
 from typing import IO, List, Optional, Tuple
 
-from rescue import __version__, db, layout, volume
+from rescue import __version__, db, layout
 from rescue.archive.tarformat import DEFAULT_RECORD_SIZE
 from rescue.archive.walk import plan_tree
 from rescue.archive.writer import write_archive
-from rescue.catalog import CatalogWriter
-from rescue.catalogdir import newest_catalog, prune_catalogs
+from rescue.backup.catalogdir import newest_catalog, prune_catalogs
+from rescue.backup.guards import check_device, check_overwrite, check_shrink
 from rescue.config import DEFAULT_CATALOG_DIR, DEFAULT_SHRINK_THRESHOLD, DEFAULT_SPOOL_DIR
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, UsageError
-from rescue.filelist import VerboseLister
-from rescue.guards import check_device, check_overwrite, check_shrink
 from rescue.pathmatch import DEFAULT_EXCLUDES
 from rescue.progress import Progress, human_bytes, human_duration
+from rescue.scan.verify import VerifyOptions, run_verify
 from rescue.tape.base import (
     EndOfDataError,
     Tape,
     UnsupportedError,
 )
-from rescue.verify import VerifyOptions, run_verify
+from rescue.tapeset.catalog import CatalogWriter
+from rescue.tapeset.catalog_tape import CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME, write_catalog
+from rescue.tapeset.filelist import VerboseLister
+from rescue.tapeset.label import Label, check_record_size, read_label, write_label
 
 PRIORITY = ("etc", "boot", "root")  # first on tape after the dumps: what a restored system needs first
 
@@ -169,7 +171,7 @@ def run_backup(
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise UsageError(f"{root}: not a directory; name the root of the tree to back up")
-    volume.check_record_size(options.record_size)
+    check_record_size(options.record_size)
     host = options.host or socket.gethostname()
     now = options.now or datetime.datetime.now(datetime.timezone.utc)
 
@@ -179,7 +181,7 @@ def run_backup(
     check_device(tape)
     if not archive_only:
         try:
-            existing = volume.read_label(tape)
+            existing = read_label(tape)
         except EndOfDataError:
             existing = None  # a blank tape
         check_overwrite(
@@ -214,7 +216,7 @@ def run_backup(
         if options.retention_days
         else None
     )
-    label = volume.Label(
+    label = Label(
         backup_id=backup_id,
         host=host,
         machine_id=machine_id(),
@@ -241,7 +243,7 @@ def run_backup(
     # 5: keep the catalog, rewind, verify, eject
     final = os.path.join(options.catalog_dir, f"{host}-{now.strftime('%Y%m%dT%H%M%SZ')}-{backup_id[:8]}")
     os.rename(work, final)
-    catalog_path = os.path.join(final, volume.CATALOG_NAME)
+    catalog_path = os.path.join(final, CATALOG_NAME)
     prune_catalogs(options.catalog_dir, host, options.keep_catalogs, out)
     exit_code = summary["exit_code"]
     verified = None
@@ -266,7 +268,7 @@ def run_backup(
         # The kept summary says whether the set was read back (monitoring reads it; the tape's copy cannot).
         summary["verify"] = {"ok": verified, "problems": problems}
         summary["exit_code"] = exit_code
-        with _private_file(os.path.join(final, volume.SUMMARY_NAME)) as f:
+        with _private_file(os.path.join(final, SUMMARY_NAME)) as f:
             json.dump(summary, f, indent=2, sort_keys=True)
             f.write("\n")
     if options.eject:
@@ -290,7 +292,7 @@ def run_backup(
 def _write_set(
     tape: Tape,
     root: str,
-    label: volume.Label,
+    label: Label,
     plan,
     walk: Tuple[List[str], List[str]],
     dumps: List[db.Dump],
@@ -302,13 +304,11 @@ def _write_set(
 ):
     """Label, archive and catalog onto the tape, the catalog files into `work`; returns (WriteResult, summary)."""
     excludes, default_excludes = walk
-    catalog_path = os.path.join(work, volume.CATALOG_NAME)
-    filelist_path = os.path.join(work, volume.FILELIST_NAME)
+    catalog_path = os.path.join(work, CATALOG_NAME)
+    filelist_path = os.path.join(work, FILELIST_NAME)
     if not archive_only:
         tape.rewind()
-        volume.write_label(
-            tape, label, options.layout if options.layout is not None else layout.minimal_layout()
-        )
+        write_label(tape, label, options.layout if options.layout is not None else layout.minimal_layout())
     lister = VerboseLister()
     progress = Progress("backup", total_bytes=plan.bytes, total_files=plan.files, stream=out)
     header = {"backup_id": label.backup_id, "record_size": label.record_size, "host": label.host}
@@ -358,8 +358,8 @@ def _write_set(
         "finished_ns": time.time_ns(),
     }
     if not archive_only:
-        volume.write_catalog(tape, catalog_path, filelist_path, summary)
-    with _private_file(os.path.join(work, volume.SUMMARY_NAME)) as f:
+        write_catalog(tape, catalog_path, filelist_path, summary)
+    with _private_file(os.path.join(work, SUMMARY_NAME)) as f:
         json.dump(summary, f, indent=2, sort_keys=True)
         f.write("\n")
     return result, summary

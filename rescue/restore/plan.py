@@ -1,6 +1,6 @@
 """Restore planning: which catalog members a selection needs, and the one forward pass over the tape that reads them.
 
-Pure functions, no I/O; the catalog arrives as an iterable of Members in tape order (rescue.catalog.open_catalog).
+Pure functions, no I/O; the catalog arrives as an iterable of Members in tape order (rescue.tapeset.catalog.open_catalog).
 
 1. Selection (`select`): a member is wanted when the PathMatcher selects its path, plus two kinds of members
    that make the restored tree whole:
@@ -21,7 +21,7 @@ Pure functions, no I/O; the catalog arrives as an iterable of Members in tape or
 3. Totals: records read (each run's span, gaps included), seeks, files and data bytes, and an estimated time
    from a read rate and a cost per seek.
 
-The restore job (rescue.restore) follows the same runs: it seeks exactly where a run has `seek=True`.
+The restore job (rescue.restore.job) follows the same runs: it seeks exactly where a run has `seek=True`.
 """
 
 from __future__ import annotations
