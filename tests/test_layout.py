@@ -8,7 +8,7 @@ import subprocess
 from rescue import layout
 from rescue.tapeset.catalog import open_catalog
 from tests.support import need, need_tool
-from tests.test_backup import backup
+from tests.support.backups import backup
 
 MOUNTINFO = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw

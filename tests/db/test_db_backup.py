@@ -14,7 +14,7 @@ from rescue.tapeset.catalog import open_catalog
 from rescue.tapeset.catalog_tape import read_catalog
 from rescue.tapeset.label import read_label
 from tests.support import need_tool
-from tests.test_volume import split_tape
+from tests.support.tapes import split_tape
 
 pytestmark = pytest.mark.db
 

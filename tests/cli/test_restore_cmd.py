@@ -14,7 +14,7 @@ import pytest
 
 from rescue.cli import main
 from tests.support import need_tool
-from tests.test_restore_tapes import (
+from tests.support.tapes import (
     catalog_members,
     gnu_tar,
     make_tree,

@@ -1,4 +1,4 @@
-"""filelist.txt lines in the style of `tar -tv` (the full comparison with GNU tar is in test_list.py)."""
+"""filelist.txt lines in the style of `tar -tv` (the full comparison with GNU tar is in tests/cli/test_list_cmd.py)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from rescue.cli import main
 from rescue.tape.simh import SimhTape
 from rescue.tapeset.catalog import open_catalog
 from tests.support import need_tool
-from tests.test_backup import backup, make_tree
+from tests.support.backups import backup, make_tree
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_list_from_a_catalog_file_and_a_missing_path(night, capsys):
 def test_filelist_matches_gnu_tar_verbose_listing(night, tmp_path, capsys):
     need_tool("tar")
     tap, result = night
-    from tests.test_volume import split_tape
+    from tests.support.tapes import split_tape
 
     pieces = split_tape(tap, str(tmp_path))
     ours = capsys.readouterr() and main(["list", "--catalog", result.catalog_path])

@@ -15,7 +15,7 @@ from rescue.scan.verify import VerifyOptions, run_verify
 from rescue.tape import open_tape
 from rescue.tape.simh import SimhTape
 from tests.support import need_tool
-from tests.test_restore_tapes import make_tree, tree_state
+from tests.support.tapes import make_tree, tree_state
 
 RS = 20 * 512
 

@@ -13,7 +13,7 @@ from rescue.cli import main
 from rescue.scan.verify import VerifyOptions, run_verify
 from rescue.tape import open_tape
 from tests.support import need_tool
-from tests.test_restore_tapes import catalog_members, gnu_tar, make_tree, write_catalog_file, write_tap
+from tests.support.tapes import catalog_members, gnu_tar, make_tree, write_catalog_file, write_tap
 
 RS = 10240
 

@@ -14,44 +14,9 @@ from rescue.tapeset.catalog_tape import read_catalog, write_catalog
 from rescue.tapeset.label import Label, check_record_size, read_label, write_label
 from rescue.tapeset.smalltar import VolumeError
 from tests.support import need_tool
+from tests.support.tapes import make_label, split_tape
 
 RECORD = 20 * 512
-
-
-def split_tape(tap: str, outdir: str) -> list:
-    """Cut a .tap image into one plain file per tape file (records concatenated), as `dd` from nst0 would."""
-    pieces = []
-    with SimhTape(tap) as tape:
-        while True:
-            try:
-                record = tape.read_record(16 * 1024 * 1024)
-            except EndOfDataError:
-                break
-            path = os.path.join(outdir, f"piece{len(pieces)}.tar")
-            with open(path, "wb") as out:
-                while record:
-                    out.write(record)
-                    try:
-                        record = tape.read_record(16 * 1024 * 1024)
-                    except EndOfDataError:
-                        record = b""
-            pieces.append(path)
-    return pieces
-
-
-def make_label(**kw) -> Label:
-    values = dict(
-        backup_id="1b4e28ba-2fa1-11d2-883f-0016d3cca427",
-        host="web1",
-        machine_id="abc",
-        created="2026-11-26T02:00:00Z",
-        tool_version="0.1.0",
-        record_size=RECORD,
-        dumps=["var/lib/rescue/dumps/mariadb.sql"],
-        excludes=["proc", "sys"],
-    )
-    values.update(kw)
-    return Label(**values)
 
 
 def test_label_round_trips_and_leaves_the_tape_at_file_1(tmp_path):

@@ -14,7 +14,7 @@ from rescue.cli import main
 from rescue.tape.base import NoMediumError, Tape, TapeStatus
 from rescue.tape.faults import FaultyTape
 from rescue.tape.simh import SimhTape
-from tests.test_backup import make_tree
+from tests.support.backups import make_tree
 
 
 @pytest.fixture

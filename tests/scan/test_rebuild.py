@@ -10,7 +10,7 @@ from rescue.scan.rebuild import rebuild_catalog
 from rescue.tape import open_tape
 from rescue.tapeset.catalog import open_catalog
 from tests.support import need_tool
-from tests.test_restore_tapes import BACKUP_ID, catalog_members, gnu_tar, make_tree, write_tap
+from tests.support.tapes import BACKUP_ID, catalog_members, gnu_tar, make_tree, write_tap
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ GNU tar (`--sort=name`, a chosen blocking factor); `write_tap` puts that archive
 plain GNU tar tape, like the classic workflow's) or as a rescue set (label, archive, catalog). The catalog is
 computed here independently of rescue's reader, from the standard library's tarfile: its `offset` is the start
 of a member's first header (pax or GNU long-name headers included), which is what the catalog records.
-`tree_state` describes a tree for byte-for-byte comparisons.
+`tree_state` describes a tree for byte-for-byte comparisons. `split_tape` cuts a .tap into one plain file per
+tape file; `make_label` is a Label with test values.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Dict, List, Optional
 
 from rescue.archive.member import Member
 from rescue.archive.tarformat import TYPEFLAG_TO_TYPE
+from rescue.tape.base import EndOfDataError
 from rescue.tape.simh import SimhTape
 from rescue.tapeset.catalog import CatalogWriter
 from rescue.tapeset.catalog_tape import write_catalog
@@ -240,3 +242,39 @@ def tar_extract(tar_path: str, dest: str, *paths: str, excludes=()) -> Dict[str,
     cmd += [f"--exclude={e}" for e in excludes]
     subprocess.run(cmd + list(paths), check=True)
     return tree_state(dest)
+
+
+def split_tape(tap: str, outdir: str) -> list:
+    """Cut a .tap image into one plain file per tape file (records concatenated), as `dd` from nst0 would."""
+    pieces = []
+    with SimhTape(tap) as tape:
+        while True:
+            try:
+                record = tape.read_record(16 * 1024 * 1024)
+            except EndOfDataError:
+                break
+            path = os.path.join(outdir, f"piece{len(pieces)}.tar")
+            with open(path, "wb") as out:
+                while record:
+                    out.write(record)
+                    try:
+                        record = tape.read_record(16 * 1024 * 1024)
+                    except EndOfDataError:
+                        record = b""
+            pieces.append(path)
+    return pieces
+
+
+def make_label(**kw) -> Label:
+    values = dict(
+        backup_id="1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        host="web1",
+        machine_id="abc",
+        created="2026-11-26T02:00:00Z",
+        tool_version="0.1.0",
+        record_size=20 * 512,
+        dumps=["var/lib/rescue/dumps/mariadb.sql"],
+        excludes=["proc", "sys"],
+    )
+    values.update(kw)
+    return Label(**values)

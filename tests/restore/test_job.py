@@ -14,7 +14,7 @@ from rescue.scan.rebuild import rebuild_catalog
 from rescue.tape import open_tape
 from rescue.tapeset.catalog import open_catalog
 from tests.support import need_tool
-from tests.test_restore_tapes import (
+from tests.support.tapes import (
     catalog_members,
     gnu_tar,
     make_tree,
