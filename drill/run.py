@@ -532,7 +532,7 @@ def main(argv=None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     image = args.image or prepare(args.workdir, log)
     if os.environ.get("RESCUE_QEMU_ACCEL") not in ("kvm", "tcg"):
-        # tests/vm.py tests KVM with build/out/image's kernel; the drill has its own image: test with that.
+        # drill/qemu.py tests KVM with build/out/image's kernel; the drill has its own image: test with that.
         os.environ["RESCUE_QEMU_ACCEL"] = "kvm" if vm.kvm_works(image / "vmlinuz") else "tcg"
     log(f"QEMU acceleration: {os.environ['RESCUE_QEMU_ACCEL']}")
     drill = Drill(args.workdir, image)
