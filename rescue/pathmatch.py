@@ -5,6 +5,9 @@ One matcher serves backup (what to walk) and restore (what to extract), so both 
 - A pattern with "/" is anchored at the archive root (`var/cache/apt`, `home/*/tmp`); a leading "/" or "./" is
   ignored. A match on a directory covers everything under it.
 - Shell globbing (fnmatch) applies to whole components: `*` never crosses "/".
+- Default excludes (proc, sys, dev, ... anchored at the root) leave out contents only: the directory itself is
+  kept (`keeps_empty`), so a backup archives the mount points empty and a restore brings them back with their
+  mode, owner and mtime (tmp's 1777), ready for the chroot steps.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, List, Sequence
 
-# Excluded from a whole-system backup and restore unless --no-default-excludes: pseudo and scratch filesystems.
+# Contents excluded from a whole-system backup and restore unless --no-default-excludes: pseudo and scratch
+# filesystems (the directories themselves are kept, empty).
 DEFAULT_EXCLUDES = ("proc", "sys", "dev", "run", "tmp", "mnt", "media", "lost+found")
 
 
@@ -56,7 +60,8 @@ def _glob_regex(pattern: str) -> str:
 class PathMatcher:
     """Answers "is this path selected?" for a list of include paths (empty = everything) and excludes.
 
-    `default_excludes` are anchored at the root (a backup's `proc` means `/proc`, not `usr/src/.../proc`).
+    `default_excludes` are anchored at the root (a backup's `proc` means `/proc`, not `usr/src/.../proc`) and
+    exclude what is below them, not the directory itself.
     """
 
     def __init__(
@@ -67,7 +72,10 @@ class PathMatcher:
     ):
         self.includes = [normalize(p) for p in includes if normalize(p)]
         self._include_re = self._compile(self.includes, anchored=True) if self.includes else None
-        anchored = [normalize(p) for p in default_excludes]
+        self._each_include = [self._compile([p], anchored=True) for p in self.includes]
+        defaults = [normalize(p) for p in default_excludes]
+        self._empty_re = self._compile(defaults, anchored=True, below="") if defaults else None
+        anchored = [f"{p}/*" for p in defaults]  # "proc/*": what is below the directory, not itself
         floating = []
         for pattern in excludes:
             pattern = normalize(pattern)
@@ -80,14 +88,22 @@ class PathMatcher:
         self._exclude_re = re.compile("|".join(parts)) if parts else None
 
     @staticmethod
-    def _compile(patterns: List[str], anchored: bool) -> re.Pattern:
+    def _compile(patterns: List[str], anchored: bool, below: str = "(?:/.*)?") -> re.Pattern:
         body = "|".join(f"(?:{_glob_regex(p)})" for p in patterns)
-        # A match covers the path itself and everything below it.
+        # A match covers the path itself and (unless `below` says otherwise) everything below it.
         prefix = r"\A" if anchored else r"(?:\A|.*/)"
-        return re.compile(f"{prefix}(?:{body})(?:/.*)?\\Z", re.S)
+        return re.compile(f"{prefix}(?:{body}){below}\\Z", re.S)
 
     def excluded(self, path: str) -> bool:
         return bool(self._exclude_re and self._exclude_re.match(path))
+
+    def keeps_empty(self, path: str) -> bool:
+        """True for a directory the default excludes keep without its contents (`proc`, `tmp`)."""
+        return bool(self._empty_re and self._empty_re.match(path))
+
+    def includes_matching(self, path: str) -> List[int]:
+        """Indexes into `includes` of every asked path that covers `path` (for counts per PATH)."""
+        return [i for i, rx in enumerate(self._each_include) if rx.match(path)]
 
     def included(self, path: str) -> bool:
         """True if the path is asked for (or no paths were asked), before excludes."""

@@ -30,8 +30,27 @@ def test_include_of_a_directory_covers_its_subtree_only():
 
 def test_default_excludes_are_anchored_at_the_root():
     m = PathMatcher(default_excludes=["proc", "tmp"])
-    assert m.excluded("proc") and m.excluded("tmp/x")
+    assert m.excluded("proc/1") and m.excluded("tmp/x")
     assert not m.excluded("usr/src/linux/proc") and not m.excluded("var/tmp/x")
+    assert not m.excluded("usr/src/linux/proc/x") and not m.keeps_empty("usr/src/linux/proc")
+
+
+def test_default_excludes_keep_the_directory_itself_empty():
+    m = PathMatcher(default_excludes=["proc", "tmp", "var/lib/docker"])
+    assert m.selected("proc") and m.selected("tmp") and m.selected("var/lib/docker")
+    assert not m.selected("proc/1/status") and not m.selected("tmp/x") and not m.selected("var/lib/docker/x")
+    assert m.keeps_empty("proc") and m.keeps_empty("var/lib/docker")
+    assert not m.keeps_empty("proc/1") and not m.keeps_empty("var/lib") and not m.keeps_empty("etc")
+    # A user's exclude is whole: the directory goes too.
+    m = PathMatcher(excludes=["tmp"], default_excludes=["proc"])
+    assert not m.selected("tmp") and m.selected("proc")
+
+
+def test_includes_matching_names_every_asked_path_that_covers_a_member():
+    m = PathMatcher(includes=["etc", "etc/ssh", "etc/*/sshd_config", "var"])
+    assert m.includes_matching("etc/ssh/sshd_config") == [0, 1, 2]
+    assert m.includes_matching("etc/hosts") == [0]
+    assert m.includes_matching("usr/bin") == []
 
 
 def test_exclude_without_slash_matches_a_component_anywhere():

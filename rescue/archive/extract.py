@@ -52,6 +52,7 @@ from rescue.archive import background_hash
 from rescue.archive import member as m
 from rescue.archive import xattrs as xa
 from rescue.archive.reader import DamagedMemberError, Entry
+from rescue.archive.tempname import Namer
 from rescue.errors import RescueError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -159,8 +160,7 @@ class Extractor:
         self._unnamed = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
         self._pending: Dict[str, tuple] = {}
         self._ids = _Ids(self._root_fd)
-        self._tmp_prefix = f".rescue-tmp.{os.getpid()}."
-        self._tmp_count = 0
+        self._tmpname = Namer()
         self._atime = time.time_ns()
         # Large files are hashed in a second thread, when there is a second CPU to run it (on one, the hand-offs
         # only cost); started at the first such file.
@@ -220,10 +220,6 @@ class Extractor:
         for fd in self._dirs.values():
             os.close(fd)
         self._dirs.clear()
-
-    def _tmpname(self) -> str:
-        self._tmp_count += 1
-        return f"{self._tmp_prefix}{self._tmp_count}"
 
     # -- the entry point
 

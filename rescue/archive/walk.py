@@ -60,7 +60,7 @@ class Walker:
         self.root = root
         self.excluded = PathMatcher(excludes=excludes).excluded if excludes else None
         self.default_excluded = (
-            PathMatcher(default_excludes=default_excludes).excluded if default_excludes else None
+            PathMatcher(default_excludes=default_excludes).keeps_empty if default_excludes else None
         )
         self.priority = [p for p in (normalize(p) for p in priority) if p]
         self.extra = [(src, normalize(arc)) for src, arc in extra]

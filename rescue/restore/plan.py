@@ -19,7 +19,8 @@ Pure functions, no I/O; the catalog arrives as an iterable of Members in tape or
    the middle. The first run starts at record 0 (the tape is positioned at the start of the archive) unless
    its first member lies more than `seek_threshold` records in, when it is reached by a seek as well.
 3. Totals: records read (each run's span, gaps included), seeks, files and data bytes, and an estimated time
-   from a read rate and a cost per seek.
+   from a read rate and a cost per seek; members and bytes per asked PATH (`PathTally`), so a PATH that
+   matches nothing is named ("not found on tape", as GNU tar names it) while the others are restored.
 
 The restore job (rescue.restore.job) follows the same runs: it seeks exactly where a run has `seek=True`.
 """
@@ -110,6 +111,34 @@ class Selection:
         )
 
 
+class PathTally:
+    """Members and data bytes per asked PATH (counted once for every PATH that covers a member)."""
+
+    def __init__(self, matcher: PathMatcher):
+        self.matcher = matcher
+        self.files = [0] * len(matcher.includes)
+        self.bytes = [0] * len(matcher.includes)
+
+    def add(self, member: Member) -> None:
+        """Count a member the matcher selected (not a directory or link target brought along)."""
+        size = member.size if member.type == FILE else 0
+        for i in self.matcher.includes_matching(member.path):
+            self.files[i] += 1
+            self.bytes[i] += size
+
+    def rows(self) -> List[tuple]:
+        """(PATH, members, bytes) in the order the PATHs were given."""
+        return list(zip(self.matcher.includes, self.files, self.bytes))
+
+    def not_found(self) -> List[str]:
+        return unmatched(self.rows())
+
+
+def unmatched(rows: Iterable[tuple]) -> List[str]:
+    """The PATHs of (PATH, members, bytes) rows that matched no member."""
+    return [path for path, files, _ in rows if files == 0]
+
+
 def select(members: Iterable[Member], matcher: PathMatcher) -> Selection:
     """First pass over the catalog."""
     selection = Selection(matcher)
@@ -147,6 +176,11 @@ class Plan:
     archive_bytes: int
     archive_records: int  # records the archive spans (from the catalog's last member)
     estimated_seconds: float
+    paths: List[tuple] = dataclasses.field(default_factory=list)  # (PATH, members, bytes) per asked PATH
+
+    @property
+    def not_found(self) -> List[str]:
+        return unmatched(self.paths)
 
     @property
     def records(self) -> int:
@@ -166,6 +200,9 @@ class Plan:
             f"of {human_bytes(self.record_size)} ({pct:.1f}%), {self.seeks} seek(s), "
             f"seek threshold {self.seek_threshold} records",
         ]
+        for path, files, nbytes in self.paths:
+            found = f"{files} members, {human_bytes(nbytes)}" if files else "not found on tape"
+            lines.insert(-1, f"  {path}: {found}")
         for run in self.runs[:max_runs]:
             how = "seek to" if run.seek else "read from"
             lines.append(
@@ -186,6 +223,7 @@ class Plan:
             "archive_records": self.archive_records,
             "record_size": self.record_size,
             "runs": [[r.start, r.end, r.seek] for r in self.runs],
+            "paths": [{"path": p, "files": f, "bytes": b} for p, f, b in self.paths],
             "estimated_seconds": round(self.estimated_seconds, 1),
         }
 
@@ -232,6 +270,7 @@ def plan_runs(
         raise PlanError(f"catalog record size {record_size} is not a positive multiple of {BLOCKSIZE}")
     threshold = default_seek_threshold(record_size) if seek_threshold is None else max(0, seek_threshold)
     runs: List[Run] = []
+    tally = PathTally(selection.matcher)
     files = nbytes = total_members = total_bytes = 0
     last_end = 0
     current: Optional[Run] = None
@@ -243,6 +282,8 @@ def plan_runs(
             continue
         if member.type == HARDLINK:
             selection.check_link(member)
+        if tally.files and selection.matcher.selected(member.path):
+            tally.add(member)
         first = start // record_size
         last = (end - 1) // record_size
         size = member.size if member.type == FILE else 0
@@ -274,6 +315,7 @@ def plan_runs(
         archive_bytes=total_bytes,
         archive_records=archive_records,
         estimated_seconds=0.0,
+        paths=tally.rows(),
     )
     plan.estimated_seconds = plan.records * record_size / read_rate + plan.seeks * seek_seconds
     return plan

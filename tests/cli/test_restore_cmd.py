@@ -73,6 +73,7 @@ def test_blank_tape(tmp_path, capsys):
 
 def test_tape_from_another_host_warns_and_shows_it(world, tmp_path, capsys):
     tap = write_tap(str(tmp_path / "other.tap"), world["tar"], RS, host="db7.example.org")
+    (tmp_path / "t").mkdir()
     code, _, err = run_cli(capsys, "-f", tap, "restore", "-C", str(tmp_path / "t"), "--dry-run")
     assert code == 0
     assert "db7.example.org" in err and "warning" in err and "not " in err
@@ -82,7 +83,8 @@ def test_catalog_of_another_backup_is_refused(world, tmp_path, capsys):
     other = write_catalog_file(
         str(tmp_path / "other.jsonl.gz"), catalog_members(world["tar"], RS), RS, backup_id="another-backup"
     )
-    code, _, err = run_cli(capsys, "-f", world["tap"], "restore", "-C", str(tmp_path), "--catalog", other)
+    (tmp_path / "t").mkdir()  # an empty target: the catalog is what is refused
+    code, _, err = run_cli(capsys, "-f", world["tap"], "restore", "-C", str(tmp_path / "t"), "--catalog", other)
     assert code == 2
     line = one_error_line(err)
     assert "another-backup" in line and "--no-catalog" in line
