@@ -84,7 +84,9 @@ def test_catalog_of_another_backup_is_refused(world, tmp_path, capsys):
         str(tmp_path / "other.jsonl.gz"), catalog_members(world["tar"], RS), RS, backup_id="another-backup"
     )
     (tmp_path / "t").mkdir()  # an empty target: the catalog is what is refused
-    code, _, err = run_cli(capsys, "-f", world["tap"], "restore", "-C", str(tmp_path / "t"), "--catalog", other)
+    code, _, err = run_cli(
+        capsys, "-f", world["tap"], "restore", "-C", str(tmp_path / "t"), "--catalog", other
+    )
     assert code == 2
     line = one_error_line(err)
     assert "another-backup" in line and "--no-catalog" in line
@@ -219,3 +221,22 @@ def test_catalog_may_be_named_by_its_directory(world, tmp_path, capsys):
     )
     assert code == 0, err
     assert json.loads(out)["plan"]["files"] > 0
+
+
+def test_a_path_not_on_tape_is_named_and_exits_2_after_restoring_the_rest(world, tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys, "-f", world["tap"], "restore", "-C", str(tmp_path), "etc/ssh", "/etc/nonexist", "--json"
+    )
+    assert code == 2, err
+    assert "etc/nonexist: not found on tape" in err and "Traceback" not in err
+    summary = json.loads(out)
+    assert summary["exit_code"] == 2 and summary["not_found"] == ["etc/nonexist"]
+    assert (tmp_path / "etc/ssh/sshd_config").exists()
+
+
+def test_dry_run_into_a_missing_target_is_one_error_line(world, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "-f", world["tap"], "restore", "-C", str(tmp_path / "nope"), "--dry-run")
+    assert code == 2
+    line = one_error_line(err)
+    assert "does not exist" in line and "mount" in line
+    assert "rescue backup of host" not in err  # said before the label was read

@@ -247,3 +247,40 @@ def test_drive_going_offline_is_fatal_and_resume_finishes_the_same_tree(world, t
     result = restore(tap, target, resume=True)
     assert result.exit_code == 0, result.text
     assert tree_state(str(target)) == expected_subset(world["ref"], [])
+
+
+@pytest.mark.parametrize("tap", ["tap", "bare"])  # the plan of the catalog pass, and the streaming pass
+def test_a_path_that_matches_nothing_is_named_the_rest_restored_and_the_exit_is_2(world, tmp_path, tap):
+    result = restore(world[tap], tmp_path / "t", paths=["etc/ssh", "/etc/nonexist", "data/d03"])
+    assert result.exit_code == 2, result.text
+    assert result.not_found == ["etc/nonexist"]
+    assert "etc/nonexist: not found on tape" in result.text and "etc/ssh: not found" not in result.text
+    assert tree_state(str(tmp_path / "t")) == expected_subset(world["ref"], ["etc/ssh", "data/d03"])
+    if tap == "tap":
+        data = sum(m.size for m in world["members"] if m.path.startswith("data/d03/"))
+        assert result.plan.paths == [("etc/ssh", 2, 19), ("etc/nonexist", 0, 0), ("data/d03", 5, data)]
+        assert "  data/d03: 5 members" in result.text
+        assert result.to_json()["plan"]["paths"][1] == {"path": "etc/nonexist", "files": 0, "bytes": 0}
+
+
+def test_resume_with_another_selection_is_refused_and_the_journal_kept(world, tmp_path):
+    from rescue.errors import RescueError
+    from rescue.restore.journal import NAME
+    from rescue.tape.faults import FaultyTape
+
+    target = tmp_path / "t"
+    target.mkdir()
+    with open_tape(world["tap"]) as tape, pytest.raises(RescueError):
+        run_restore(
+            FaultyTape(tape, offline_after=40), RestoreOptions(target=str(target), messages=io.StringIO())
+        )
+    journal = (target / NAME).read_bytes()
+    for other in ({"paths": ["etc"]}, {"excludes": ["*.bin"]}, {"default_excludes": False}):
+        with pytest.raises(RescueError) as refused:
+            restore(world["tap"], target, resume=True, **other)
+        assert refused.value.exit_code == 2
+        assert "interrupted restore was of everything" in str(refused.value) and NAME in str(refused.value)
+        assert (target / NAME).read_bytes() == journal
+    result = restore(world["tap"], target, resume=True)
+    assert result.exit_code == 0, result.text
+    assert tree_state(str(target)) == expected_subset(world["ref"], [])

@@ -108,3 +108,23 @@ def test_names_that_need_escaping_survive_the_journal(tmp_path):
     state = read_journal(str(tmp_path))
     assert state.count == len(odd) and state.last == (len(odd) - 1, 0)
     assert [d[0] for d in state.dirs] == odd
+
+
+def test_the_header_keeps_the_selection_and_a_resume_must_ask_for_the_same(tmp_path):
+    from rescue.restore.journal import check_selection, selection
+
+    sel = selection(["etc", "var/www", "etc"], ["*.tmp"], True)
+    Journal(
+        str(tmp_path), {"backup_id": "b1", "device": "night.tap", "catalog": None, "selection": sel}
+    ).close()
+    header = read_journal(str(tmp_path)).header
+    assert header["version"] == 2 and header["device"] == "night.tap"
+    assert header["selection"] == {
+        "paths": ["etc", "var/www"],
+        "excludes": ["*.tmp"],
+        "default_excludes": True,
+    }
+    check_selection("t", header, selection(["var/www", "etc"], ["*.tmp"], True))  # order does not matter
+    with pytest.raises(JournalError, match="etc var/www excluding [*].tmp, this one asks for etc excluding"):
+        check_selection("t", header, selection(["etc"], ["*.tmp"], True))
+    check_selection("t", {"backup_id": "b1"}, sel)  # a version 1 journal recorded no selection

@@ -79,3 +79,58 @@ def test_verify_a_rescue_backup_against_its_catalog_and_the_tree(backed_up):
         )
     assert result.exit_code == 0, result.differences
     assert result.members == result.catalog_members > 50
+
+
+MOUNT_POINTS = {
+    "dev": 0o755,
+    "proc": 0o555,
+    "sys": 0o555,
+    "run": 0o755,
+    "tmp": 0o1777,
+    "mnt": 0o755,
+    "media": 0o755,
+}
+
+
+@pytest.fixture(scope="module")
+def system_tree(tmp_path_factory):
+    """A root with the mount points a running system has, each holding something the default excludes leave out,
+    backed up by `rescue backup` (which archives them empty)."""
+    need_tool("tar")
+    base = tmp_path_factory.mktemp("system")
+    root = base / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/hostname").write_text("web1\n")
+    for name, mode in MOUNT_POINTS.items():
+        (root / name / "inside").mkdir(parents=True)
+        (root / name / "inside/file").write_text(name)
+        os.chmod(root / name, mode)
+    os.chown(root / "media", 1000, 1000)
+    for dirpath, _dirs, _files in os.walk(root):
+        os.utime(dirpath, (1_500_000_000, 1_500_000_000))
+    tap = str(base / "system.tap")
+    options = BackupOptions(
+        record_size=RS,
+        catalog_dir=str(base / "catalogs"),
+        spool_dir=str(base / "spool"),
+        host=socket.gethostname(),
+    )
+    with SimhTape(tap, write=True) as tape:
+        assert run_backup(tape, str(root), options, out=io.StringIO()).exit_code == 0
+    return {"root": str(root), "tap": tap}
+
+
+@pytest.mark.parametrize("no_catalog", [False, True])  # the catalog pass and the streaming pass
+def test_a_full_restore_brings_back_the_mount_points_empty_with_their_metadata(
+    system_tree, tmp_path, no_catalog
+):
+    result = restore(system_tree["tap"], tmp_path / "t", no_catalog=no_catalog)
+    assert result.exit_code == 0, result.text
+    src = tree_state(system_tree["root"])
+    got = tree_state(str(tmp_path / "t"))
+    for name, mode in MOUNT_POINTS.items():
+        assert got[name] == src[name]  # directory, mode (tmp 1777), owner, mtime
+        assert got[name][1] == mode
+        assert os.listdir(tmp_path / "t" / name) == []  # the contents stay out
+    assert got["media"][2:4] == (1000, 1000)
+    assert got == {p: v for p, v in src.items() if p.split("/")[0] not in MOUNT_POINTS or "/" not in p}
