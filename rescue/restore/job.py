@@ -172,7 +172,7 @@ class _Job:
             "backup_id": backup_id,
             "archive_file": archive_file,
             "device": self.tape.name,
-            "catalog": self.o.catalog if self.result.mode == "catalog" else None,
+            "catalog": os.path.abspath(self.o.catalog) if self.o.catalog else None,
             "selection": self.selection(),
         }
         return journal_mod.Journal(self.target, header)
