@@ -170,13 +170,17 @@ class ArchiveReader:
         return f"record {pos[0]} offset {pos[1]}"
 
     def _truncated(self, entry: Optional[Entry]) -> TruncatedArchiveError:
-        pos = self._rr.position()
+        pos = self._rr.end_position()
         where = f" in the data of '{entry.member.path}'" if entry is not None else ""
         last = f"'{self._last_good}'" if self._last_good else "none"
         self._ended = True
+        why = (
+            "the recorded data ends inside that record: the image or file was cut short"
+            if self._rr.cut
+            else "the tape file ends early: wrong record position, or a damaged or incomplete backup"
+        )
         return TruncatedArchiveError(
-            f"{self.name}: archive truncated at {self._at(pos)}{where}; last complete member: {last}"
-            " (the tape file ends early: wrong record position, or a damaged or incomplete backup)"
+            f"{self.name}: archive truncated at {self._at(pos)}{where}; last complete member: {last} ({why})"
         )
 
     def _data_lost(self, entry: Entry, err: BadRecordError) -> DamagedMemberError:
@@ -276,8 +280,9 @@ class ArchiveReader:
             try:
                 return self._next_entry_once()
             except BadRecordError as e:
-                where = self._scan_name if self._scan_name else self._at((e.record, 0))
-                self._warn(where, f"unreadable record {e.record}; skipping to next header")
+                if self._resync_from is None:  # one warning per damaged stretch, however many records it has
+                    where = self._scan_name if self._scan_name else self._at((e.record, 0))
+                    self._warn(where, f"unreadable record {e.record}; skipping to next header")
                 self._begin_resync(self._scan_start or (e.record, 0))
 
     def _next_entry_once(self) -> Optional[Entry]:
@@ -299,7 +304,8 @@ class ArchiveReader:
             try:
                 block = rr.read(tf.BLOCKSIZE)
             except BadRecordError as e:
-                self._warn(self._at((e.record, 0)), "unreadable record; skipping to next header")
+                if self._resync_from is None:
+                    self._warn(self._at((e.record, 0)), "unreadable record; skipping to next header")
                 self._begin_resync(pos if start is None else start)
                 local, longname, longlink, start = [], None, None, None
                 continue

@@ -14,7 +14,10 @@ of record 0 is taken from `tape.tell()` at the start), else `space_records` forw
 back needs a seekable tape.
 
 An unreadable record (MediumError from the tape) raises `BadRecordError`, naming the record; the reader is then
-positioned at the start of the next record, so the caller can resync.
+positioned at the start of the next record, so the caller can resync.  A tape that does not move past an
+unreadable record (its position is the same after two errors in a row) ends the stream there, so no caller
+loops on it.  A record cut short by the end of the data (TruncatedRecordError) is delivered with the bytes that
+are there and ends the stream; `cut` then says so, for the caller's "archive truncated" message.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from typing import Iterator, Optional, Tuple
 
 from rescue.archive import tarformat as tf
 from rescue.errors import RescueError
-from rescue.tape.base import EndOfDataError, FilemarkError, MediumError, TapeError, UnsupportedError
+from rescue.tape.base import (
+    EndOfDataError,
+    FilemarkError,
+    MediumError,
+    TapeError,
+    TruncatedRecordError,
+    UnsupportedError,
+)
 
 _EMPTY = memoryview(b"")
 
@@ -44,6 +54,8 @@ class RecordReader:
         self.at_end = False
         self.last_size: Optional[int] = None  # length of the last record read
         self.consumed = 0  # bytes delivered or skipped so far (unreadable records not counted)
+        self.cut: Optional[str] = None  # the tape's words when its data ended inside a record
+        self._error_at: Optional[int] = None  # tape position after the last unreadable record
         self._rec = _EMPTY  # the current record
         self._pos = 0  # offset of the next byte in it
         self._recno = (
@@ -63,6 +75,12 @@ class RecordReader:
             return self._recno + 1, 0
         return self._recno, self._pos
 
+    def end_position(self) -> Tuple[int, int]:
+        """Where the stream ended: inside the last record when the data was cut there, else `position()`."""
+        if self.cut and len(self._rec) and self._pos >= len(self._rec):
+            return self._recno, len(self._rec)
+        return self.position()
+
     # -- reading
 
     def _next_record(self) -> bool:
@@ -74,9 +92,18 @@ class RecordReader:
         except EndOfDataError:
             self.at_end = True
             return False
+        except TruncatedRecordError as e:
+            self.at_end = True  # the record is the last one: the data ends inside it
+            self.cut = str(e)
+            data = e.data
         except MediumError as e:
             self._recno += 1
             self._rec, self._pos = _EMPTY, 0
+            if self._stuck():
+                self.at_end = True
+                raise BadRecordError(
+                    f"record {self._recno} unreadable and the tape does not move past it: {e}", self._recno
+                ) from None
             raise BadRecordError(f"record {self._recno} unreadable: {e}", self._recno) from None
         if not data:
             self.at_end = True
@@ -87,6 +114,16 @@ class RecordReader:
         self._rec = memoryview(data)
         self._pos = 0
         return True
+
+    def _stuck(self) -> bool:
+        """True when the tape is where the previous unreadable record left it (it does not move on)."""
+        try:
+            here = self.tape.tell()
+        except (UnsupportedError, TapeError):
+            return False
+        stuck = here == self._error_at
+        self._error_at = here
+        return stuck
 
     def chunks(self, n: int) -> Iterator[memoryview]:
         """Up to n bytes as views into the records (no copy); fewer only at the end of the tape file."""

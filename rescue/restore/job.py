@@ -34,7 +34,7 @@ from typing import Iterator, List, Optional
 
 from rescue.archive.extract import Extractor
 from rescue.archive.member import DIR, FILE, Member
-from rescue.archive.reader import ArchiveReader, DamagedMemberError
+from rescue.archive.reader import ArchiveReader, DamagedMemberError, TruncatedArchiveError
 from rescue.archive.record_reader import BadRecordError
 from rescue.errors import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, RefusedError, RescueError, UsageError
 from rescue.pathmatch import DEFAULT_EXCLUDES, PathMatcher
@@ -256,6 +256,24 @@ class _Job:
         if self.state is not None:
             self.state.settle_dirs(os.path.realpath(self.target))
 
+    def archive_ended(self, e: TruncatedArchiveError) -> None:
+        """The archive ends early (a cut image, an incomplete backup): what was restored stays, the message
+        names the last complete member; with nothing restored it is fatal."""
+        if self.result.files == 0:
+            raise e
+        self.result.truncated = str(e)
+        self.result.errors.append(str(e))
+        self.warn(str(e))
+
+    def end_journal(self) -> None:
+        if self.result.truncated is None:
+            self.journal.remove()
+            return
+        self.say(
+            f"{self.target}: restore journal kept: 'rescue restore --resume' from a complete copy of this tape "
+            "continues after the last complete member"
+        )
+
     def lose(self, m: Member, why: str) -> None:
         self.result.lost.append(m.path)
         self.warn(f"{m.path}: not restored ({why})")
@@ -320,12 +338,15 @@ class _Job:
         self.start_pass(header.get("backup_id"), archive_file)
         self.progress = Progress("restore", total_bytes=plan.bytes, total_files=plan.files, stream=self.out)
         try:
-            CatalogPass(self, self.reader, self.tape.name).run(members(), selection, plan)
+            try:
+                CatalogPass(self, self.reader, self.tape.name).run(members(), selection, plan)
+            except TruncatedArchiveError as e:
+                self.archive_ended(e)
             self.finish_tree()
         finally:
             self.end_pass()
         self.post_steps()
-        self.journal.remove()
+        self.end_journal()
 
     # without a catalog -------------------------------------------------------------------------------------
     def run_stream(self, archive_file: int, why: str) -> None:
@@ -343,15 +364,19 @@ class _Job:
         try:
             if self.state is not None and self.state.last is not None and self.tape.can_seek:
                 reader.seek_record(*self.state.last)
-            self.stream(reader, tally)
+            try:
+                self.stream(reader, tally)
+            except TruncatedArchiveError as e:
+                self.archive_ended(e)
             self.finish_tree()
         finally:
             self.end_pass()
         if reader.lost_ranges:
             self.result.errors.append(f"{len(reader.lost_ranges)} damaged stretch(es) of the archive skipped")
-        self.not_found(tally.not_found())
+        if self.result.truncated is None:
+            self.not_found(tally.not_found())  # after a cut, what was asked may lie beyond it
         self.post_steps()
-        self.journal.remove()
+        self.end_journal()
 
     def stream(self, reader: ArchiveReader, tally: PathTally) -> None:
         """Every member in tape order: extract what the selection wants, read through the rest."""

@@ -45,6 +45,7 @@ class RestoreResult:
     mode: str = "catalog"  # "catalog" (planned, seeking) or "stream"
     dry_run: bool = False
     plan: Optional[Plan] = None
+    truncated: Optional[str] = None  # why the archive ended early (a cut image), when it did
     exit_code: int = EXIT_OK
 
     def to_json(self) -> dict:
@@ -59,6 +60,7 @@ class RestoreResult:
             "not_found": self.not_found,
             "mode": self.mode,
             "dry_run": self.dry_run,
+            "truncated": self.truncated,
             "exit_code": self.exit_code,
         }
         if self.plan is not None:

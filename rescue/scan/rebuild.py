@@ -7,9 +7,11 @@ record size is the size of the records the tape returned (GNU tar's blocking fac
 `archive_file`, so `restore --catalog FILE` on a tape without a label knows where the archive is.
 
 Members whose data sits in an unreadable record are left out of the catalog and reported (exit 1): a later
-restore cannot seek to data that is not there. The catalog is written to a temporary file beside the output
-and renamed into place when complete (the record size is known only after the first record), streaming twice:
-memory stays flat whatever the number of members.
+restore cannot seek to data that is not there. An archive that ends early (a cut image) gets the catalog of the
+members before the cut, and the message names the last complete one (exit 1; exit 2 when there is none). The
+scan goes to an unnamed temporary file (nothing is left behind however the process ends), then the catalog to
+a temporary file beside the output, renamed into place when complete (the record size is known only after the
+first record), streaming twice: memory stays flat whatever the number of members.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import tempfile
 from typing import IO, List, Optional
 
 from rescue.archive.member import FILE, Member
-from rescue.archive.reader import ArchiveReader, DamagedMemberError
+from rescue.archive.reader import ArchiveReader, DamagedMemberError, TruncatedArchiveError
 from rescue.archive.record_reader import BadRecordError
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, RescueError
 from rescue.tape.base import Tape
@@ -70,10 +72,26 @@ class RebuildResult:
     records_read: int = 0
     lost: List[str] = dataclasses.field(default_factory=list)
     warnings: List[str] = dataclasses.field(default_factory=list)
+    truncated: Optional[str] = None  # why the archive ended early (a cut image), when it did
     exit_code: int = EXIT_OK
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _scan(reader: ArchiveReader, scan: CatalogWriter, result: RebuildResult, warn) -> None:
+    for entry in reader:
+        member: Member = entry.member
+        try:
+            if member.type == FILE:
+                member.sha256 = hash_entry(entry)
+        except (DamagedMemberError, BadRecordError) as e:
+            result.lost.append(member.path)
+            warn(member.path, f"left out of the catalog ({e})")
+            continue
+        scan.add(member)
+        result.members += 1
+        result.bytes += member.size if member.type == FILE else 0
 
 
 def rebuild_catalog(tape: Tape, output: str, messages: Optional[IO[str]] = None) -> RebuildResult:
@@ -102,28 +120,25 @@ def rebuild_catalog(tape: Tape, output: str, messages: Optional[IO[str]] = None)
     sizes = RecordSizes(tape)
     reader = ArchiveReader(sizes, on_warning=warn)
     directory = os.path.dirname(os.path.abspath(output))
-    fd, scratch = tempfile.mkstemp(prefix=".catalog-scan-", suffix=".gz", dir=directory)
-    os.close(fd)
-    try:
+    truncated = None
+    with tempfile.TemporaryFile(prefix=".catalog-scan-", dir=directory) as scratch:
         with CatalogWriter(scratch, {"record_size": 0}) as scan:
-            for entry in reader:
-                member: Member = entry.member
-                try:
-                    if member.type == FILE:
-                        member.sha256 = hash_entry(entry)
-                except (DamagedMemberError, BadRecordError) as e:
-                    result.lost.append(member.path)
-                    warn(member.path, f"left out of the catalog ({e})")
-                    continue
-                scan.add(member)
-                result.members += 1
-                result.bytes += member.size if member.type == FILE else 0
+            try:
+                _scan(reader, scan, result, warn)
+            except TruncatedArchiveError as e:
+                truncated = e
         result.record_size = sizes.largest
         result.records_read = reader.records_read
         if result.members == 0:
+            if truncated is not None:
+                raise truncated
             raise RescueError(
                 f"{tape.name}: tape file {archive_file} holds no tar members; nothing to catalog"
             )
+        if truncated is not None:
+            result.truncated = str(truncated)
+            warn(result.truncated, "the catalog holds the members before it")
+        scratch.seek(0)
         header = {
             "backup_id": label.backup_id if label is not None else None,
             "record_size": result.record_size,
@@ -143,9 +158,7 @@ def rebuild_catalog(tape: Tape, output: str, messages: Optional[IO[str]] = None)
         except BaseException:
             os.unlink(final)
             raise
-    finally:
-        os.unlink(scratch)
-    if reader.lost_ranges or result.lost:
+    if reader.lost_ranges or result.lost or result.truncated:
         result.exit_code = EXIT_PARTIAL
     print(
         f"catalog {output}: {result.members} members, {result.bytes} bytes, record size {result.record_size}, "

@@ -27,7 +27,7 @@ import tempfile
 from typing import IO, Iterator, List, Optional
 
 from rescue.archive.member import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, HARDLINK, SYMLINK, Member
-from rescue.archive.reader import ArchiveReader, DamagedMemberError
+from rescue.archive.reader import ArchiveReader, DamagedMemberError, TruncatedArchiveError
 from rescue.archive.record_reader import BadRecordError
 from rescue.errors import EXIT_OK, EXIT_PARTIAL
 from rescue.progress import Progress
@@ -222,7 +222,8 @@ class _Verify:
         if catalog_path is not None:
             pending = next_expected()
         progress = Progress("verify", stream=self.out)
-        for entry in reader:
+        truncated: List[TruncatedArchiveError] = []
+        for entry in _until_truncated(reader, truncated):
             m = entry.member
             self.result.members += 1
             progress.update(m.size if m.type == FILE else 0, 1)
@@ -243,6 +244,10 @@ class _Verify:
             except (DamagedMemberError, BadRecordError) as e:
                 self.differ(m.path, f"unreadable ({e})")
                 continue
+            except TruncatedArchiveError as e:
+                self.result.members -= 1  # cut in its data: not read
+                truncated.append(e)
+                break
             if cat is not None:
                 if cat.path != m.path:
                     self.differ(m.path, f"the catalog names {cat.path!r} at this position")
@@ -255,6 +260,16 @@ class _Verify:
             if self.o.against:
                 for what in compare_live(m, self.o.against, digest):
                     self.differ(m.path, what)
+        if truncated:
+            if self.result.members == 0:
+                raise truncated[0]  # nothing could be read
+            self.differ("(archive)", str(truncated[0]))
+            after = 0
+            while pending is not None:  # one line for all the catalog's members after the cut
+                after += 1
+                pending = next_expected()
+            if after:
+                self.differ("(archive)", f"{after} member(s) the catalog names after the cut are missing")
         while pending is not None:
             self.differ(pending.path, "missing on tape (the catalog names it)")
             pending = next_expected()
@@ -262,6 +277,14 @@ class _Verify:
         for start, end in reader.lost_ranges:
             self.differ("(archive)", f"damaged from record {start[0]} to record {end[0]}")
         self.result.records_read = reader.records_read
+
+
+def _until_truncated(reader: ArchiveReader, truncated: list) -> Iterator:
+    """The reader's entries; an archive that ends early ends the iteration, the error kept in `truncated`."""
+    try:
+        yield from reader
+    except TruncatedArchiveError as e:
+        truncated.append(e)
 
 
 def run_verify(tape: Tape, options: VerifyOptions) -> VerifyResult:

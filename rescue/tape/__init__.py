@@ -31,7 +31,7 @@ def default_device() -> str:
 
 def backend_kind(device: str, write: bool = False) -> str:
     """Which backend `open_tape` uses for this name: "st", "simh", "dir" or "stream"."""
-    from rescue.tape.simh import looks_like_simh
+    from rescue.tape.simh_format import looks_like_simh
 
     if device == "-":
         return "stream"

@@ -6,6 +6,12 @@ The model is a Linux SCSI tape seen through st(4) in variable-block mode:
 - `read_record(bufsize)` returns the next record (at most `bufsize` bytes requested; a backend that can see the
   record's true size returns it whole, growing its buffer as st needs).  At a filemark it returns b"" once and is
   then positioned after the filemark, at the start of the next tape file.  At end of data it raises EndOfData.
+- An unreadable record raises MediumError and leaves the tape after that record (as a drive reports a bad block
+  and moves past it), so reading on never meets the same error twice at one position.  A record cut short by the
+  end of the recorded data (an image or file cut in the middle of a record) raises TruncatedRecordError once,
+  carrying the bytes that are there; the tape is then at end of data.  A backend that cannot see record
+  boundaries (dir, stream) returns those bytes as a short last record instead.  Either way a cut tape yields
+  every whole record, then the partial one, then at most one filemark, then EndOfDataError on every read.
 - `write_record(data)` writes one record; `write_filemarks(n)` writes n filemarks.  Writing truncates the tape
   there: everything after the write position is gone (tapes cannot be overwritten in the middle).
 - Positions are logical block numbers counted from the beginning of tape, where every record and every filemark
@@ -65,6 +71,15 @@ class BeginningOfTapeError(TapeError):
 
 class MediumError(TapeError):
     """An unrecoverable read or write error (bad record, I/O error)."""
+
+
+class TruncatedRecordError(MediumError):
+    """The recorded data ends inside a record (the image was cut there); `data` holds the bytes that are there.
+    Raised once: the tape is then at end of data."""
+
+    def __init__(self, message: str, data: bytes = b""):
+        super().__init__(message)
+        self.data = data
 
 
 class UnsupportedError(TapeError):

@@ -1,18 +1,15 @@
-"""A SIMH magtape image (`.tap`) that behaves like a drive seen through st(4) in variable-block mode.
+"""A SIMH magtape image (`.tap`, format in rescue.tape.simh_format) that behaves like a drive seen through st(4)
+in variable-block mode.
 
-The file format (Bob Supnik, "SIMH Magtape Representation and Handling"; the same layout the simulators, the
-`file` command's is_simh.c and other tape tools read):
+What is written here is exactly that format: record = length, data, pad byte when odd, length; filemark = 4
+zero bytes; nothing else (no end-of-medium marker; the file ends where the data ends).  Writing truncates the
+image at the write position, as writing a tape makes everything after it unreadable.  A record of class 8 (read
+error) raises MediumError when read, and the tape moves past it.
 
-- Location 0 is the beginning of tape; the end of the file is the end of recorded data.
-- A data record is a 4-byte little-endian length n, the n data bytes, one pad byte (0) when n is odd, and the
-  same 4-byte length again.  Bits 27-0 hold n; bits 31-28 are the record class: 0 = good record, 8 = record
-  with a read error (the data follows as usual; reading it raises MediumError, as a drive reports a bad block).
-- Metadata markers are 4 bytes: 0x00000000 tape mark (a filemark), 0xFFFFFFFF end of medium, 0xFFFFFFFE erase
-  gap (skipped).  Other markers and record classes are not produced by tape drives and are refused.
-
-What is written here is exactly that: record = length, data, pad byte when odd, length; filemark = 4 zero bytes;
-nothing else (no end-of-medium marker; the file ends where the data ends).  Writing truncates the image at the
-write position, as writing a tape makes everything after it unreadable.
+Damage (the Tape contract in rescue.tape.base): an image cut inside a record raises TruncatedRecordError once,
+with the bytes that are there, and is then at end of data.  A record whose two length words disagree, or an
+unknown marker, is one unreadable block: MediumError, and the tape goes on at the next intact record
+(`simh_format.find_record`), or at end of data when none follows.  No read meets the same error twice.
 
 Positions: every record and every filemark is one logical block (what st's MTIOCPOS/READ POSITION count).  A
 sparse index of byte offsets (one entry per INDEX_STRIDE blocks, learned while moving forward from the beginning)
@@ -37,8 +34,7 @@ import fcntl
 import json
 import os
 import stat
-import struct
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from rescue.tape.base import (
     BeginningOfTapeError,
@@ -51,65 +47,29 @@ from rescue.tape.base import (
     Tape,
     TapeError,
     TapeStatus,
+    TruncatedRecordError,
     UnsupportedError,
     WriteProtectedError,
 )
+from rescue.tape.simh_format import (
+    CLASS_BAD,
+    END_OF_MEDIUM,
+    ERASE_GAP,
+    LEN,
+    LENGTH_MASK,
+    MARK_BYTES,
+    MAX_RECORD,
+    TAPE_MARK,
+    find_record,
+    is_record_word,
+    record_span,
+)
 
-TAPE_MARK = 0x00000000
-END_OF_MEDIUM = 0xFFFFFFFF
-ERASE_GAP = 0xFFFFFFFE
-LENGTH_MASK = 0x0FFFFFFF
-CLASS_GOOD = 0x0
-CLASS_BAD = 0x8
-ERROR_FLAG = 0x80000000  # class 8: "bad data record", the error flag of older SIMH versions
-MAX_RECORD = LENGTH_MASK
 INDEX_STRIDE = 64
 
-_LEN = struct.Struct("<I")
-_TWO = struct.Struct("<II")
-_MARK_BYTES = _LEN.pack(TAPE_MARK)
-
-# What the scanner finds at a position.
-_RECORD, _MARK, _EOD = 0, 1, 2
-
-
-def record_bytes(data: bytes, bad: bool = False) -> bytes:
-    """One record in SIMH layout (for tests and tools that build images)."""
-    n = len(data)
-    word = _LEN.pack(n | (ERROR_FLAG if bad else 0))
-    return word + bytes(data) + (b"\0" if n & 1 else b"") + word
-
-
-def looks_like_simh(path: str) -> bool:
-    """True when the file starts with well-formed SIMH objects and at least one data record (an all-zero or
-    tar file does not: a tar header's first bytes are a file name, never a small length with a matching
-    trailer)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-            size = os.fstat(f.fileno()).st_size
-            pos = 0
-            for _ in range(64):
-                if pos + 4 > size:
-                    return False
-                if pos + 4 > len(head):
-                    f.seek(pos)
-                    head = head[:pos] + f.read(8)
-                (word,) = _LEN.unpack_from(head, pos)
-                if word == TAPE_MARK:
-                    pos += 4
-                    continue
-                if word >> 28 not in (CLASS_GOOD, CLASS_BAD):
-                    return False
-                n = word & LENGTH_MASK
-                end = pos + 4 + n + (n & 1)
-                if n == 0 or end + 4 > size:
-                    return False
-                f.seek(end)
-                return f.read(4) == _LEN.pack(word)
-    except OSError:
-        return False
-    return False
+# What the scanner finds at a position: a record, a filemark, end of data, the image's end inside an object
+# (a cut image), a marker no drive writes (damage).
+_RECORD, _MARK, _EOD, _CUT, _DAMAGED = 0, 1, 2, 3, 4
 
 
 class SimhTape(Tape):
@@ -226,6 +186,7 @@ class SimhTape(Tape):
         self._index: List[Tuple[int, int]] = [(0, 0)]  # block k*STRIDE -> (byte offset, file number)
         self._file_start: Dict[int, int] = {0: 0}  # file number -> logical block of its first block
         self._peek: Optional[Tuple[int, int]] = None  # (offset, word) of a header already read
+        self._lengths: Set[int] = set()  # record lengths met so far (what find_record looks for after damage)
 
     def _moved_forward(self) -> None:
         """Record a checkpoint when the new position extends the known prefix of the tape."""
@@ -239,25 +200,25 @@ class SimhTape(Tape):
         if not self._online:
             raise NoMediumError(f"{self.name}: no medium (the image was unloaded); run `rescue mt load`")
 
-    def _word(self, pos: int) -> int:
-        """The 4-byte word at pos, or END_OF_MEDIUM past the end of the data."""
+    def _word(self, pos: int) -> Optional[int]:
+        """The 4-byte word at pos, END_OF_MEDIUM past the end of the data, None when the image ends inside it."""
         peek = self._peek
         if peek is not None and peek[0] == pos:
             return peek[1]
         if pos + 4 > self._size:
-            if pos < self._size:
-                raise MediumError(f"{self.name}: truncated image at byte {pos}; the tape image is damaged")
-            return END_OF_MEDIUM
+            return END_OF_MEDIUM if pos >= self._size else None
         raw = os.pread(self._fd, 4, pos)
         if len(raw) < 4:
-            return END_OF_MEDIUM
-        return _LEN.unpack(raw)[0]
+            return None if raw else END_OF_MEDIUM
+        return LEN.unpack(raw)[0]
 
     def _next(self) -> Tuple[int, int]:
         """Classify the object at the current position, skipping erase gaps: (_RECORD, word) / (_MARK, 0) /
-        (_EOD, 0)."""
+        (_EOD, 0) / (_CUT, word) / (_DAMAGED, word)."""
         while True:
             word = self._word(self._pos)
+            if word is None:
+                return _CUT, 0
             if word == TAPE_MARK:
                 return _MARK, 0
             if word == END_OF_MEDIUM:
@@ -265,18 +226,61 @@ class SimhTape(Tape):
             if word == ERASE_GAP:
                 self._pos += 4
                 continue
-            if word >> 28 not in (CLASS_GOOD, CLASS_BAD):
-                raise MediumError(
-                    f"{self.name}: unsupported SIMH marker 0x{word:08x} at byte {self._pos}; not a tape image "
-                    "written by a drive"
-                )
+            if not is_record_word(word):
+                return _DAMAGED, word
+            if self._pos + record_span(word) > self._size:
+                # A length this image uses elsewhere: the image was cut inside the record.  Another length that
+                # runs past the end is a damaged length word.
+                n = word & LENGTH_MASK
+                return (_CUT if n in self._lengths or not self._lengths else _DAMAGED), word
             return _RECORD, word
 
     def _skip_record(self, word: int) -> None:
         n = word & LENGTH_MASK
+        self._lengths.add(n)
         self._pos += 8 + n + (n & 1)
         self._block += 1
         self._moved_forward()
+
+    def _where(self) -> str:
+        return f"byte {self._pos} (file {self._file}, block {self._block_in_file()})"
+
+    def _damaged(self, what: str) -> MediumError:
+        """The object here is damaged: count it as one unreadable block and go on at the next intact record."""
+        where = self._where()
+        nxt = find_record(self._fd, self._pos + 4, self._size, self._lengths)
+        self._pos = self._size if nxt is None else nxt
+        self._block += 1
+        self._peek = None
+        self._moved_forward()
+        then = "no intact record follows (end of data)" if nxt is None else f"reading goes on at byte {nxt}"
+        return MediumError(f"{self.name}: damaged tape image at {where}: {what}; {then}")
+
+    def _cut(self, word: int) -> TruncatedRecordError:
+        """The image ends inside the record here: its bytes, and the tape at end of data."""
+        where = self._where()
+        n = word & LENGTH_MASK
+        have = max(0, min(n, self._size - self._pos - 4)) if word else 0
+        data = os.pread(self._fd, have, self._pos + 4) if have else b""
+        self._pos = self._size
+        self._block += 1
+        self._peek = None
+        self.bytes_read += len(data)
+        return TruncatedRecordError(
+            f"{self.name}: truncated image: it ends inside the record at {where}, {len(data)} of {n} bytes "
+            "are there (an incomplete copy or download)",
+            data,
+        )
+
+    def _pass(self, what: int, word: int, doing: str) -> None:
+        """Move forward over a record, a damaged object (one block) or a cut record (then at end of data)."""
+        if what == _RECORD:
+            self._skip_record(word)
+        elif what == _DAMAGED:
+            self._damaged(f"marker 0x{word:08x}")
+        else:
+            self._cut(word)
+            raise self._eod_error(doing)
 
     def _skip_mark(self) -> None:
         self._pos += 4
@@ -305,20 +309,20 @@ class SimhTape(Tape):
             return b""
         if what == _EOD:
             raise self._eod_error("reading")
+        if what == _CUT:
+            raise self._cut(word)
+        if what == _DAMAGED:
+            raise self._damaged(f"marker 0x{word:08x}, not a record")
         n = word & LENGTH_MASK
         pos = self._pos
         data = os.pread(self._fd, n, pos + 4) if n else b""
-        tail = os.pread(self._fd, (n & 1) + 8, pos + 4 + n)
-        if len(data) < n or len(tail) < (n & 1) + 4:
-            raise MediumError(f"{self.name}: truncated record at byte {pos}; the tape image is damaged")
         pad = n & 1
-        if _LEN.unpack_from(tail, pad)[0] != word:
-            raise MediumError(
-                f"{self.name}: record at byte {pos} has a trailing length that does not match; the image is damaged"
-            )
+        tail = os.pread(self._fd, pad + 8, pos + 4 + n)
+        if len(data) < n or len(tail) < pad + 4 or LEN.unpack_from(tail, pad)[0] != word:
+            raise self._damaged("the record's trailing length does not match its leading length")
         self._skip_record(word)
         if len(tail) >= pad + 8:
-            self._peek = (self._pos, _LEN.unpack_from(tail, pad + 4)[0])
+            self._peek = (self._pos, LEN.unpack_from(tail, pad + 4)[0])
         if word >> 28 == CLASS_BAD:
             # A drive reports the bad block and moves past it, so a reader can resynchronise after it.
             raise MediumError(
@@ -383,7 +387,7 @@ class SimhTape(Tape):
         pad = n & 1
         total = 8 + n + pad
         self._prepare_write(total, False)
-        word = _LEN.pack(n)
+        word = LEN.pack(n)
         self._pwrite([word, view, b"\0", word] if pad else [word, view, word], total)
         self._block += 1
         self._moved_forward()
@@ -395,7 +399,7 @@ class SimhTape(Tape):
             self._check_online()
             return
         self._prepare_write(4 * count, True)
-        self._pwrite([_MARK_BYTES * count], 4 * count)
+        self._pwrite([MARK_BYTES * count], 4 * count)
         self._pos -= 4 * count
         for _ in range(count):
             self._skip_mark()
@@ -407,7 +411,7 @@ class SimhTape(Tape):
         raw = os.pread(self._fd, 4, self._pos - 4)
         if len(raw) < 4:
             raise MediumError(f"{self.name}: damaged image before byte {self._pos}")
-        return _LEN.unpack(raw)[0]
+        return LEN.unpack(raw)[0]
 
     def _step_back(self) -> int:
         """Move back over one object; returns _RECORD or _MARK.  Raises at BOT."""
@@ -424,7 +428,7 @@ class SimhTape(Tape):
                 self._block -= 1
                 self._file -= 1
                 return _MARK
-            if word >> 28 not in (CLASS_GOOD, CLASS_BAD):
+            if not is_record_word(word):
                 raise MediumError(
                     f"{self.name}: unsupported SIMH marker 0x{word:08x} before byte {self._pos}"
                 )
@@ -448,7 +452,7 @@ class SimhTape(Tape):
                     # SSC SPACE(blocks): stops after the filemark going forward.
                     self._skip_mark()
                     raise FilemarkError(f"{self.name}: filemark reached while spacing records", count - done)
-                self._skip_record(word)
+                self._pass(what, word, "spacing forward records")
             return
         for done in range(-count):
             if self._step_back() == _MARK:
@@ -470,7 +474,7 @@ class SimhTape(Tape):
                     self._skip_mark()
                     marks += 1
                 else:
-                    self._skip_record(word)
+                    self._pass(what, word, f"spacing forward {count} files")
             return
         marks = 0
         while marks < -count:
@@ -499,7 +503,7 @@ class SimhTape(Tape):
             if what == _MARK:
                 self._skip_mark()
             else:
-                self._skip_record(word)
+                self._pass(what, word, f"seeking to block {block}")
 
     def rewind(self) -> None:
         self._check_online()
@@ -518,8 +522,11 @@ class SimhTape(Tape):
                 return
             if what == _MARK:
                 self._skip_mark()
+            elif what == _CUT:
+                self._cut(word)
+                return
             else:
-                self._skip_record(word)
+                self._pass(what, word, "spacing to end of data")
 
     # -- drive ----------------------------------------------------------------------------------------------
 
@@ -530,7 +537,7 @@ class SimhTape(Tape):
             return TapeStatus(
                 device=self.name, kind=self.kind, online=False, write_protected=self.write_protected
             )
-        at_eod = self._word(self._pos) == END_OF_MEDIUM
+        at_eod = self._word(self._pos) in (END_OF_MEDIUM, None)
         fblock = self._block_in_file()
         return TapeStatus(
             device=self.name,

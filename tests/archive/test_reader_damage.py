@@ -17,7 +17,8 @@ from rescue.archive.extract import Extractor
 from rescue.archive.reader import ArchiveReader, TruncatedArchiveError
 from rescue.errors import RescueError
 from rescue.tape.faults import FaultyTape
-from rescue.tape.simh import SimhTape, record_bytes
+from rescue.tape.simh import SimhTape
+from rescue.tape.simh_format import record_bytes
 from rescue.tape.stream import StreamTape
 from tests.support import need_tool
 

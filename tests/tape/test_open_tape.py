@@ -6,7 +6,7 @@ import pytest
 
 from rescue.tape import backend_kind, default_device, open_tape
 from rescue.tape.base import NoMediumError, TapeError
-from rescue.tape.simh import record_bytes
+from rescue.tape.simh_format import record_bytes
 
 
 def test_default_device_is_tape_variable_then_nst0(monkeypatch):

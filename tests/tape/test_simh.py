@@ -16,7 +16,8 @@ from rescue.tape.base import (
     NoMediumError,
     WriteProtectedError,
 )
-from rescue.tape.simh import INDEX_STRIDE, SimhTape, looks_like_simh, record_bytes
+from rescue.tape.simh import INDEX_STRIDE, SimhTape
+from rescue.tape.simh_format import looks_like_simh, record_bytes
 
 
 def le(n: int) -> bytes:
