@@ -314,7 +314,7 @@ class ArchiveReader:
                     self._end_resync(pos, None)
                     self._ended = True
                     return None
-                if start is None and not block and rr.consumed == 0 and not self._sought:
+                if start is None and not block and rr.consumed == 0 and not self._sought and not rr.cut:
                     self._ended = True
                     return None  # an empty tape file holds no members
                 raise self._truncated(None)
