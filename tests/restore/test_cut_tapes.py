@@ -15,37 +15,29 @@ from rescue.archive.member import FILE
 from rescue.cli import main
 from rescue.pathmatch import DEFAULT_EXCLUDES, PathMatcher
 from tests.support import need_tool
-from tests.support.cuts import CUT_KINDS, complete_before, cut_directory, cut_simh, cut_stream
-from tests.support.tapes import catalog_members, gnu_tar, make_tree, write_tap
+from tests.support.cuts import (
+    CUT_KINDS,
+    RS,
+    complete_before,
+    cut_copy,
+    cut_directory,
+    cut_simh,
+    cut_stream,
+    cut_world,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-RS = 10240
-CUT_RECORD = 20  # inside data/d0x: members before it and after it
 MAX_LINES = 15  # label, catalog note, plan, one warning, summary, journal note: far fewer than a loop prints
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     need_tool("tar")
-    base = tmp_path_factory.mktemp("cut")
-    tree = make_tree(str(base / "tree"))
-    tar = gnu_tar(tree, str(base / "a.tar"), blocking=RS // 512, fmt="posix")
-    return {
-        "base": base,
-        "tree": tree,
-        "tap": write_tap(str(base / "set.tap"), tar, RS),
-        "members": catalog_members(tar, RS),
-    }
+    return cut_world(tmp_path_factory.mktemp("cut"))
 
 
-def cut_tape(world, tmp_path, backend: str, kept_record: int = CUT_RECORD, kind: str = "data"):
-    tap = world["tap"]
-    if backend.startswith("simh"):
-        return cut_simh(tap, str(tmp_path / "cut.tap"), kept_record, kind)
-    keep = kept_record * RS + RS // 2
-    if backend == "dir":
-        return cut_directory(tap, str(tmp_path / "vol"), keep)
-    return cut_stream(tap, str(tmp_path / "cut.tar"), keep)
+def cut_tape(world, tmp_path, backend: str, kind: str = "data"):
+    return cut_copy(world, str(tmp_path), backend.split("+")[0], kind=kind)
 
 
 def run_cli(capsys, *argv: str):
@@ -86,7 +78,7 @@ def test_a_cut_copy_restores_everything_before_the_cut_and_exits_1(world, tmp_pa
     target = tmp_path / "t"
     target.mkdir()
     # +catalog: the catalog kept from the backup drives the restore (the planned pass), else the streaming pass
-    catalog = ["--catalog", world["tap"] + ".spool/catalog.jsonl.gz"] if backend.endswith("+catalog") else []
+    catalog = ["--catalog", world["catalog"]] if backend.endswith("+catalog") else []
     rc, lines = run_cli(capsys, "-f", device, "restore", "-C", str(target), "--yes", *catalog)
     assert rc == 1, lines
     check_partial_restore(world, target, kept, lines)

@@ -15,9 +15,34 @@ import struct
 from typing import List, Tuple
 
 from rescue.archive.member import Member
-from tests.support.tapes import split_tape
+from tests.support.tapes import catalog_members, gnu_tar, make_tree, split_tape, write_tap
 
 CUT_KINDS = ("data", "length", "trailer")
+RS = 10240  # GNU tar's default record (-b 20): the test set's archive spans about 95 records
+CUT_RECORD = 20  # inside data/d0x: members before it and after it
+
+
+def cut_world(base) -> dict:
+    """A tree, a rescue set of its GNU tar archive on a .tap (the catalog also kept as a file), its members."""
+    tree = make_tree(str(base / "tree"))
+    tar = gnu_tar(tree, str(base / "a.tar"), blocking=RS // 512, fmt="posix")
+    tap = write_tap(str(base / "set.tap"), tar, RS)
+    return {
+        "tree": tree,
+        "tap": tap,
+        "catalog": tap + ".spool/catalog.jsonl.gz",
+        "members": catalog_members(tar, RS),
+    }
+
+
+def cut_copy(world: dict, where: str, backend: str, record: int = CUT_RECORD, kind: str = "data"):
+    """The set cut inside archive record `record` on `backend` ("simh", "dir", "stream"), as (device, kept)."""
+    if backend == "simh":
+        return cut_simh(world["tap"], os.path.join(where, "cut.tap"), record, kind)
+    keep = record * RS + RS // 2
+    if backend == "dir":
+        return cut_directory(world["tap"], os.path.join(where, "vol"), keep)
+    return cut_stream(world["tap"], os.path.join(where, "cut.tar"), keep)
 
 
 def simh_records(tap: str) -> List[Tuple[int, int, int, int]]:
