@@ -24,6 +24,7 @@ from rescue.tape.base import (
     EndOfDataError,
     FilemarkError,
     Tape,
+    TruncatedRecordError,
 )
 
 RECORD = 1024
@@ -37,12 +38,14 @@ _STANDALONE = []  # non-empty while main() runs the tests without pytest
 
 
 def features(tape: Tape) -> set:
-    if tape.kind in ("simh", "st"):
+    if tape.kind == "st":
         return {"filemarks", "variable", "backward", "seek"}
+    if tape.kind == "simh":
+        return {"filemarks", "variable", "backward", "seek", "cut"}
     if tape.kind == "dir":
-        return {"filemarks", "backward", "seek"}
+        return {"filemarks", "backward", "seek", "cut"}
     if tape.kind == "stream" and tape.can_seek:
-        return {"backward", "seek"}
+        return {"backward", "seek", "cut"}
     return set()
 
 
@@ -70,6 +73,18 @@ def write_files(tape: Tape, *records_per_file: int) -> None:
             tape.write_record(rec(n))
             n += 1
         tape.write_filemarks(1)
+
+
+def cut_and_reopen(tape: Tape, lose: int) -> Tape:
+    """Close the tape, cut `lose` bytes off the end of the file holding its last tape file (what an interrupted
+    copy of an image leaves), and open it again for reading."""
+    tape.close()
+    if tape.kind == "dir":
+        path = os.path.join(tape.path, sorted(os.listdir(tape.path))[-1])
+    else:
+        path = tape.name
+    os.truncate(path, os.path.getsize(path) - lose)
+    return open_tape(tape.name, record_size=RECORD)
 
 
 # -- the contract ----------------------------------------------------------------------------------------------
@@ -324,6 +339,32 @@ def test_read_position_is_the_block_after_what_was_read(tape):
     tape.read_record(RECORD)
     tape.read_record(RECORD)
     assert tape.tell() == 2
+
+
+def test_a_tape_cut_inside_a_record_gives_its_bytes_once_then_end_of_data(tape):
+    requires(tape, "cut")
+    for i in range(3):
+        tape.write_record(rec(i))
+    tape.write_filemarks(1)
+    # The last record loses its second half (and, in a .tap image, its trailing length and the filemark).
+    framing = 8 if tape.kind == "simh" else 0
+    cut = cut_and_reopen(tape, framing + RECORD // 2)
+    try:
+        assert [cut.read_record(RECORD) for _ in range(2)] == [rec(0), rec(1)]
+        try:
+            partial = cut.read_record(RECORD)  # a backend that cannot see records: a short last record
+        except TruncatedRecordError as e:  # one that can: once, with the bytes that are there
+            partial = e.data
+        assert partial == rec(2)[: RECORD // 2]
+        ends = []
+        for _ in range(4):  # then at most one filemark, and end of data however often one reads on
+            try:
+                ends.append(cut.read_record(RECORD))
+            except EndOfDataError:
+                ends.append(None)
+        assert ends in ([None] * 4, [b""] + [None] * 3), ends
+    finally:
+        cut.close()
 
 
 # -- parametrisation --------------------------------------------------------------------------------------------

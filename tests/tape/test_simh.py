@@ -14,6 +14,7 @@ from rescue.tape.base import (
     EndOfMediumError,
     MediumError,
     NoMediumError,
+    TruncatedRecordError,
     WriteProtectedError,
 )
 from rescue.tape.simh import INDEX_STRIDE, SimhTape
@@ -83,6 +84,55 @@ def test_damaged_trailer_and_truncated_image_raise_medium_error(tmp_path):
     truncated.write_bytes(le(100) + b"short")
     with open_tape(str(truncated)) as tape, pytest.raises(MediumError, match="truncated"):
         tape.read_record()
+
+
+def test_a_damaged_record_is_reported_once_and_reading_goes_on_at_the_next_intact_one(tmp_path):
+    a, b, c = (bytes([i]) * 600 for i in (1, 2, 3))
+    garbage = le(0x12345678)  # a marker no drive writes
+    bad_trailer = le(600) + b + le(601)
+    huge_length = le(0x0FFFFFF0) + b  # a length no record here has, running past the end of the image
+    for i, damage in enumerate((garbage, bad_trailer, huge_length)):
+        path = tmp_path / f"d{i}.tap"
+        path.write_bytes(record_bytes(a) + damage + record_bytes(c) + le(0) + record_bytes(a))
+        with open_tape(str(path)) as tape:
+            assert tape.read_record() == a
+            with pytest.raises(MediumError, match="damaged tape image at byte 608"):
+                tape.read_record()
+            assert tape.read_record() == c  # one unreadable block, then the next intact record
+            assert tape.read_record() == b""  # the filemark after it is still there
+            assert tape.read_record() == a
+            assert tape.tell() == 5
+
+
+def test_an_image_cut_inside_a_record_gives_its_bytes_once_then_end_of_data(tmp_path):
+    whole = record_bytes(b"x" * 1000) + record_bytes(b"y" * 1000)
+    for cut, there in ((len(whole) - 500, b"y" * 504), (1010, b""), (len(whole) - 2, b"y" * 1000)):
+        path = tmp_path / f"cut{cut}.tap"
+        path.write_bytes(whole[:cut])
+        with open_tape(str(path)) as tape:
+            assert tape.read_record() == b"x" * 1000
+            with pytest.raises(TruncatedRecordError, match="truncated image") as err:
+                tape.read_record()
+            assert err.value.data == there
+            for _ in range(3):
+                with pytest.raises(EndOfDataError):
+                    tape.read_record()
+            assert tape.status().eod
+
+
+def test_spacing_over_a_cut_record_ends_at_end_of_data(tmp_path):
+    whole = record_bytes(b"x" * 1000) + record_bytes(b"y" * 1000)
+    path = tmp_path / "cut.tap"
+    path.write_bytes(whole[:-500])
+    with open_tape(str(path)) as tape:
+        with pytest.raises(EndOfDataError):
+            tape.space_files(1)
+        tape.rewind()
+        with pytest.raises(EndOfDataError):
+            tape.seek(5)
+        tape.rewind()
+        tape.seek_eod()
+        assert tape.status().eod
 
 
 def test_capacity_stops_a_record_write_but_still_takes_filemarks(tmp_path):
