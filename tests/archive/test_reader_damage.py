@@ -16,6 +16,7 @@ from rescue.archive import tarformat as tf
 from rescue.archive.extract import Extractor
 from rescue.archive.reader import ArchiveReader, TruncatedArchiveError
 from rescue.errors import RescueError
+from rescue.tape.base import MediumError
 from rescue.tape.faults import FaultyTape
 from rescue.tape.simh import SimhTape
 from rescue.tape.simh_format import record_bytes
@@ -239,3 +240,50 @@ def test_peak_rss_of_a_reading_process_stays_small(tmp_path):
     count, rss_kib = map(int, out.stdout.split())
     assert count == 200_000
     assert rss_kib < 64 * 1024
+
+
+class _StuckTape(SimhTape):
+    """A drive that reports a medium error at one block and never moves past it."""
+
+    def __init__(self, path, stuck_at):
+        super().__init__(path)
+        self.stuck_at = stuck_at
+        self.reads = 0
+
+    def read_record(self, bufsize=256 * 1024):
+        self.reads += 1
+        if self.tell() == self.stuck_at:
+            raise MediumError(f"{self.name}: medium error reading block {self.stuck_at}")
+        return super().read_record(bufsize)
+
+
+@pytest.mark.timeout(60)
+def test_a_tape_that_does_not_move_past_a_bad_block_ends_the_read(tmp_path):
+    need_tool("tar")
+    src, archive = make_members(tmp_path)
+    tap = str(tmp_path / "a.tap")
+    write_tap(archive, tap)
+    where = spans(archive)
+    with _StuckTape(tap, stuck_at=40) as tape:
+        reader, _ = restore(tape, tmp_path / "out")
+        assert tape.reads < 50  # the records before it, the error twice, and no more
+    restored = set(os.listdir(tmp_path / "out"))
+    assert restored == {p for p, (_, end) in where.items() if p and end <= 40 * RECORD}
+    assert len(reader.warnings) <= 3, reader.warnings
+
+
+@pytest.mark.timeout(60)
+def test_an_error_flag_on_every_record_past_a_point_is_one_damaged_stretch(tmp_path):
+    need_tool("tar")
+    src, archive = make_members(tmp_path)
+    records = os.path.getsize(archive) // RECORD
+    tap = str(tmp_path / "a.tap")
+    write_tap(archive, tap, bad=set(range(30, records)))
+    where = spans(archive)
+    with SimhTape(tap) as tape:
+        reader, _ = restore(tape, tmp_path / "out")
+    restored = set(os.listdir(tmp_path / "out"))
+    assert restored == {p for p, (_, end) in where.items() if p and end <= 30 * RECORD}
+    # One warning for the member hit, one for the stretch skipped to the end: not one per record.
+    assert len(reader.warnings) <= 3, reader.warnings
+    assert len(reader.lost_ranges) == 1
