@@ -33,7 +33,7 @@ import os
 import re
 from typing import List, Optional
 
-from rescue.archive.tarformat import BLOCKSIZE, DEFAULT_RECORD_SIZE
+from rescue.archive.tarformat import BLOCKSIZE, DEFAULT_RECORD_SIZE, check_record_size
 from rescue.db import DbHook
 from rescue.errors import RescueError, UsageError
 
@@ -81,9 +81,7 @@ def parse_size(text: str) -> int:
         n *= 1024
     elif unit.startswith("m"):
         n *= 1024 * 1024
-    if n <= 0 or n % BLOCKSIZE:
-        raise UsageError(f"record size '{text}': must be a positive multiple of {BLOCKSIZE} bytes")
-    return n
+    return check_record_size(n, f"record size '{text}'")
 
 
 def parse_bool(text: str, where: str) -> bool:

@@ -31,7 +31,6 @@ import threading
 from typing import Optional
 
 from rescue.archive import tarformat as tf
-from rescue.errors import RescueError
 
 _ZEROS = bytes(1 << 16)
 # hashlib holds the GIL for updates shorter than this (HASHLIB_GIL_MINSIZE in Modules/hashlib.h): such a small
@@ -43,8 +42,7 @@ class RecordWriter:
     def __init__(
         self, tape, record_size: int = tf.DEFAULT_RECORD_SIZE, *, threaded: bool = True, ring: int = 8
     ):
-        if record_size <= 0 or record_size % tf.BLOCKSIZE:
-            raise RescueError(f"record size {record_size} is not a positive multiple of {tf.BLOCKSIZE} bytes")
+        tf.check_record_size(record_size)
         self.tape = tape
         self.record_size = record_size
         self.records = 0  # records handed to the tape (or its writer thread)
@@ -149,16 +147,6 @@ class RecordWriter:
             self._pos += take
             n -= take
 
-    def pad_block(self) -> None:
-        """Zero-fill up to the next 512-byte boundary (always inside the current record: its size is a
-        multiple of 512)."""
-        pos = self._pos
-        rest = pos % tf.BLOCKSIZE
-        if rest:
-            pad = tf.BLOCKSIZE - rest
-            self._buf[pos : pos + pad] = _ZEROS[:pad]
-            self._pos = pos + pad
-
     def header_into(self, encode_into, m) -> bool:
         """Fast path for a member's header: `encode_into(buf, pos, m)` (rescue.archive.headers) writes it straight
         into the record when its largest form (1536 bytes) fits; sets `m.record`/`m.offset`.  False, having
@@ -217,7 +205,8 @@ class RecordWriter:
         self._hash_from = self._pos
 
     def stop_hash(self, pad: bool = False) -> int:
-        """Stop feeding the hasher (then, with `pad`, zero-fill to the next block boundary, as pad_block());
+        """Stop feeding the hasher (then, with `pad`, zero-fill to the next 512-byte boundary, always inside the
+        current record, as its size is whole blocks);
         returns the record number whose completion makes its digest final."""
         pos = self._pos
         if pos > self._hash_from:

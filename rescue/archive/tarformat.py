@@ -6,9 +6,26 @@ Formats" appendices (GNU typeflags, oldgnu sparse fields, GNU.sparse.* keywords)
 
 from __future__ import annotations
 
+from rescue.errors import UsageError
+from rescue.tape.base import DEFAULT_RECORD_SIZE  # noqa: F401 (the set's record, 256 KiB: tar -b 512)
+
 BLOCKSIZE = 512
-DEFAULT_RECORD_SIZE = 256 * 1024  # bytes per tape record (a multiple of BLOCKSIZE); GNU tar: -b 512
 NUL = b"\0"
+
+
+class RecordSizeError(UsageError):
+    """A record size that is not whole tar blocks."""
+
+
+def check_record_size(size, what: str = "") -> int:
+    """A tar archive's record is whole 512-byte blocks (GNU tar's -b counts them): return `size`, or raise
+    naming it (`what` says where it came from, e.g. "record size '1000'")."""
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % BLOCKSIZE:
+        raise RecordSizeError(
+            f"{what or f'record size {size!r}'}: must be a positive multiple of {BLOCKSIZE} bytes"
+        )
+    return size
+
 
 # ustar header fields: name -> (offset, length)
 FIELDS = {

@@ -35,7 +35,7 @@ import uuid
 from typing import IO, List, Optional, Tuple
 
 from rescue import __version__, db, layout
-from rescue.archive.tarformat import DEFAULT_RECORD_SIZE
+from rescue.archive.tarformat import DEFAULT_RECORD_SIZE, check_record_size
 from rescue.archive.walk import plan_tree
 from rescue.archive.writer import write_archive
 from rescue.backup.catalogdir import newest_catalog, prune_catalogs
@@ -53,7 +53,7 @@ from rescue.tape.base import (
 from rescue.tapeset.catalog import CatalogWriter
 from rescue.tapeset.catalog_tape import CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME, write_catalog
 from rescue.tapeset.filelist import VerboseLister
-from rescue.tapeset.label import Label, check_record_size, read_label, write_label
+from rescue.tapeset.label import Label, read_label, write_label
 
 PRIORITY = ("etc", "boot", "root")  # first on tape after the dumps: what a restored system needs first
 

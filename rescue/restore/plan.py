@@ -31,7 +31,7 @@ import dataclasses
 from typing import Callable, Iterable, List, Optional, Set
 
 from rescue.archive.member import DIR, FILE, HARDLINK, Member
-from rescue.archive.tarformat import BLOCKSIZE, padded
+from rescue.archive.tarformat import BLOCKSIZE, check_record_size, padded
 from rescue.errors import RescueError
 from rescue.pathmatch import PathMatcher
 from rescue.progress import human_bytes, human_duration
@@ -266,8 +266,7 @@ def plan_runs(
     seek_seconds: float = TAPE_SEEK_SECONDS,
 ) -> Plan:
     """Second pass over the catalog: group the wanted members into runs (see the module docstring)."""
-    if record_size <= 0 or record_size % BLOCKSIZE:
-        raise PlanError(f"catalog record size {record_size} is not a positive multiple of {BLOCKSIZE}")
+    check_record_size(record_size, f"catalog record size {record_size}")
     threshold = default_seek_threshold(record_size) if seek_threshold is None else max(0, seek_threshold)
     runs: List[Run] = []
     tally = PathTally(selection.matcher)

@@ -32,6 +32,9 @@ from typing import Optional
 
 from rescue.errors import RescueError
 
+# A rescue set's archive record (GNU tar -b 512); dir and stream cut files found on a volume into records of it.
+DEFAULT_RECORD_SIZE = 256 * 1024
+
 
 class TapeError(RescueError):
     """A tape operation failed; the message names the device and what to do."""
@@ -108,22 +111,6 @@ class TapeStatus:
     partition: int = 0
     soft_errors: int = 0
     gstat: Optional[int] = None  # the raw MTIOCGET mt_gstat when a drive reported it
-
-    def flags(self) -> list[str]:
-        """Status words in the order and spelling mt-st prints them."""
-        words = []
-        for name, on in (
-            ("EOF", self.eof),
-            ("BOT", self.bot),
-            ("EOT", self.eot),
-            ("EOD", self.eod),
-            ("WR_PROT", self.write_protected),
-            ("ONLINE", self.online),
-            ("DR_OPEN", self.door_open),
-        ):
-            if on:
-                words.append(name)
-        return words
 
 
 def records_in(size: int, record_size: int) -> int:

@@ -28,8 +28,8 @@ import os
 import re
 from typing import List, Optional
 
-from rescue.archive.tarformat import DEFAULT_RECORD_SIZE
 from rescue.tape.base import (
+    DEFAULT_RECORD_SIZE,
     BeginningOfTapeError,
     EndOfDataError,
     EndOfMediumError,

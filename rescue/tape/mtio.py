@@ -30,7 +30,6 @@ IOC_NRSHIFT = 0
 IOC_TYPESHIFT = IOC_NRSHIFT + IOC_NRBITS
 IOC_SIZESHIFT = IOC_TYPESHIFT + IOC_TYPEBITS
 IOC_DIRSHIFT = IOC_SIZESHIFT + IOC_SIZEBITS
-IOC_NONE = 1 if _ALT_IOCTL else 0
 IOC_WRITE = 4 if _ALT_IOCTL else 1
 IOC_READ = 2
 
@@ -122,7 +121,6 @@ OP_NAMES = {
 
 MT_ISSCSI1 = 0x71  # generic ANSI SCSI-1 tape unit
 MT_ISSCSI2 = 0x72  # generic ANSI SCSI-2 tape unit (what st reports)
-MT_ISONSTREAM_SC = 0x61  # OnStream SCSI tape drives (SC-x0)
 
 # -- mt_gstat: generic status bits (GMT_xxx(x) = x & bit) ------------------------------------------------------------
 

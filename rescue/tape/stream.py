@@ -23,8 +23,8 @@ import stat
 import sys
 from typing import Optional
 
-from rescue.archive.tarformat import DEFAULT_RECORD_SIZE
 from rescue.tape.base import (
+    DEFAULT_RECORD_SIZE,
     BeginningOfTapeError,
     EndOfDataError,
     EndOfMediumError,

@@ -22,8 +22,7 @@ import tempfile
 import time
 from typing import Optional
 
-from rescue.archive.tarformat import BLOCKSIZE, DEFAULT_RECORD_SIZE
-from rescue.errors import RescueError
+from rescue.archive.tarformat import BLOCKSIZE, DEFAULT_RECORD_SIZE, check_record_size
 from rescue.tape.base import EndOfDataError, Tape
 from rescue.tapeset.catalog_tape import CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME
 from rescue.tapeset.smalltar import VolumeError, first_member_name, read_file_into, tarinfo, write_records
@@ -36,13 +35,6 @@ RESTORE_NAME = "RESTORE.txt"
 
 # A label is a few KiB; a layout with many disks some more.  Anything larger in file 0 is not ours.
 MAX_LABEL_BYTES = 64 * 1024 * 1024
-
-
-def check_record_size(record_size: int) -> int:
-    """A record is whole 512-byte tar blocks (GNU tar's -b counts them)."""
-    if not isinstance(record_size, int) or record_size <= 0 or record_size % BLOCKSIZE:
-        raise RescueError(f"record size {record_size!r}: must be a positive multiple of {BLOCKSIZE} bytes")
-    return record_size
 
 
 @dataclasses.dataclass

@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
+from rescue.archive.tarformat import check_record_size
 from rescue.tape.base import EndOfDataError
 from rescue.tape.simh import SimhTape
 from rescue.tapeset.catalog_tape import read_catalog, write_catalog
-from rescue.tapeset.label import Label, check_record_size, read_label, write_label
+from rescue.tapeset.label import Label, read_label, write_label
 from rescue.tapeset.smalltar import VolumeError
 from tests.support import need_tool
 from tests.support.tapes import make_label, split_tape
