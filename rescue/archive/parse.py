@@ -16,67 +16,16 @@ summed signed chars).
 
 Paths are decoded as the file system does (UTF-8 with surrogateescape), so no name is lost; pax values are UTF-8
 unless `hdrcharset=BINARY`, which comes to the same bytes here.  `normalize_name` makes a name relative (leading
-"/" and "./" dropped) but keeps ".." components: refusing those is extraction's job.
+"/" and "./" dropped) but keeps ".." components: refusing those is extraction's job.  How the decoded parts of a
+member's headers combine into a Member is rescue.archive.assemble.
 """
 
 from __future__ import annotations
 
-import base64
-import urllib.parse
 import zlib
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-from rescue.archive import member as m
 from rescue.archive import tarformat as tf
-
-# Extended-header keywords this reader applies or knowingly ignores (anything else is reported once).
-_KNOWN_PAX = {
-    "path",
-    "linkpath",
-    "size",
-    "uid",
-    "gid",
-    "uname",
-    "gname",
-    "mtime",
-    "atime",
-    "ctime",
-    "hdrcharset",
-    "charset",
-    "comment",
-    "GNU.sparse.size",
-    "GNU.sparse.realsize",
-    "GNU.sparse.numblocks",
-    "GNU.sparse.offset",
-    "GNU.sparse.numbytes",
-    "GNU.sparse.map",
-    "GNU.sparse.name",
-    "GNU.sparse.major",
-    "GNU.sparse.minor",
-    "GNU.volume.label",
-    "GNU.volume.filename",
-    "GNU.volume.size",
-    "GNU.volume.offset",
-    "GNU.dumpdir",
-    "SCHILY.acl.access",
-    "SCHILY.acl.default",
-    "SCHILY.acl.ace",
-    "SCHILY.dev",
-    "SCHILY.ino",
-    "SCHILY.nlink",
-    "SCHILY.filetype",
-    "SCHILY.realsize",
-    "SCHILY.fflags",
-    "LIBARCHIVE.creationtime",
-    "LIBARCHIVE.symlinktype",
-    "RHT.security.selinux",
-}
-_KNOWN_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
-# Known keywords that carry nothing a restore uses (atime: GNU tar leaves the restore time, as we do).
-_SKIP_PAX = frozenset(
-    {"atime", "ctime", "comment", "charset", "hdrcharset", "SCHILY.dev", "SCHILY.ino", "SCHILY.nlink"}
-)
-
 
 # Records accepted in one extended header: GNU sparse 0.0 spends two per data region; far more is hostile (each
 # record costs memory, a 16 MiB header of tiny records would cost hundreds of MiB).
@@ -300,7 +249,7 @@ def pax_time_ns(value: bytes) -> int:
     return -ns if neg else ns
 
 
-def _decode(raw: bytes) -> str:
+def decode_name(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -328,171 +277,6 @@ def normalize_name(name: str) -> Tuple[str, bool]:
     absolute = name.startswith("/")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     return "/".join(parts), absolute
-
-
-def _int(value: bytes, key: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise HeaderError(f"bad pax value for {key}: {value[:40]!r}") from None
-
-
-class Parsed:
-    """What the reader needs beyond the Member: how many data bytes follow the header, and how to read them."""
-
-    __slots__ = ("member", "data_size", "sparse_format", "acls", "absolute", "unknown_keys", "skip_reason")
-
-    def __init__(self, member: m.Member, data_size: int):
-        self.member = member
-        self.data_size = data_size  # bytes stored after the header (before padding)
-        self.sparse_format = None  # None, "old" (map complete), "1.0" (map at the start of the data)
-        self.acls: Dict[str, str] = {}  # "access"/"default" -> ACL text (SCHILY.acl.*)
-        self.absolute = False
-        self.unknown_keys: List[str] = []
-        self.skip_reason: Optional[str] = None  # set for headers that are recognised but not restorable
-
-
-def build_member(
-    hdr: Header,
-    pax: List[Tuple[str, bytes]],
-    longname: Optional[bytes] = None,
-    longlink: Optional[bytes] = None,
-    oldgnu_map: Optional[List[Tuple[int, int]]] = None,
-    oldgnu_realsize: int = 0,
-) -> Parsed:
-    """Combine a header with its pax records (global ones first, then the member's), GNU long names and an oldgnu
-    sparse map into a Member.  Precedence as GNU tar: pax > L/K > header fields."""
-    name, link, mode, uid, gid, mtime, uname, gname, devmajor, devminor = hdr.decode()
-    if longname is not None:
-        name = longname
-    if longlink is not None:
-        link = longlink
-    size = hdr.size
-    mtime_ns = mtime * 1_000_000_000
-    xattrs: Dict[str, bytes] = {}
-    acls: Dict[str, str] = {}
-    unknown: List[str] = []
-    sparse_name = None
-    sparse_real = None
-    sparse_map: Optional[List[Tuple[int, int]]] = None
-    sparse_major = None
-    for key, value in pax:
-        if key in _SKIP_PAX:
-            continue
-        if key == "mtime":
-            mtime_ns = pax_time_ns(value)
-        elif key == "path":
-            name = value
-        elif key == "linkpath":
-            link = value
-        elif key == "size":
-            size = _int(value, key)
-        elif key == "uid":
-            uid = _int(value, key)
-        elif key == "gid":
-            gid = _int(value, key)
-        elif key == "uname":
-            uname = value
-        elif key == "gname":
-            gname = value
-        elif key.startswith("SCHILY.xattr."):
-            # GNU tar escapes "=" and "%" in xattr names (xheader.c, xattr_encode_keyword).
-            xattrs[key[13:].replace("%3D", "=").replace("%25", "%")] = value
-        elif key.startswith("LIBARCHIVE.xattr."):
-            # bsdtar: URL-encoded name, base64 value (libarchive archive_write_set_format_pax.c).
-            xname = urllib.parse.unquote(key[17:], errors="surrogateescape")
-            if xname not in xattrs:
-                try:
-                    xattrs[xname] = base64.b64decode(value + b"=" * (-len(value) % 4))
-                except ValueError:
-                    unknown.append(key)
-        elif key == "SCHILY.acl.access":
-            acls["access"] = _decode(value)
-        elif key == "SCHILY.acl.default":
-            acls["default"] = _decode(value)
-        elif key in ("GNU.sparse.size", "GNU.sparse.realsize"):
-            sparse_real = _int(value, key)
-        elif key == "GNU.sparse.name":
-            sparse_name = value
-        elif key == "GNU.sparse.major":
-            sparse_major = _int(value, key)
-        elif key == "GNU.sparse.numblocks":
-            sparse_map = [] if sparse_map is None else sparse_map
-        elif key == "GNU.sparse.offset":
-            sparse_map = [] if sparse_map is None else sparse_map
-            sparse_map.append((_int(value, key), 0))
-        elif key == "GNU.sparse.numbytes":
-            if not sparse_map:
-                raise HeaderError("GNU.sparse.numbytes without GNU.sparse.offset")
-            sparse_map[-1] = (sparse_map[-1][0], _int(value, key))
-        elif key == "GNU.sparse.map":
-            nums = [_int(v, key) for v in value.split(b",") if v.strip()]
-            if len(nums) % 2:
-                raise HeaderError("odd number of values in GNU.sparse.map")
-            sparse_map = [(nums[i], nums[i + 1]) for i in range(0, len(nums), 2)]
-        elif key not in _KNOWN_PAX and not key.startswith(_KNOWN_PREFIXES):
-            unknown.append(key)
-    if sparse_name is not None:
-        name = sparse_name
-
-    typeflag = hdr.typeflag
-    text = _decode(name)
-    kind = tf.TYPEFLAG_TO_TYPE.get(typeflag)
-    skip_reason = None
-    if kind is None:
-        if typeflag == tf.GNUTYPE_MULTIVOL:
-            skip_reason = "continues a file from the previous volume; not restorable from this volume alone"
-        else:
-            # POSIX: an unknown typeflag is extracted as a regular file (GNU tar does the same, with a warning).
-            unknown.append(f"typeflag {typeflag!r}")
-        kind = m.FILE
-    if kind == m.FILE and typeflag in (tf.REGTYPE, tf.AREGTYPE) and text.endswith("/"):
-        kind = m.DIR  # pre-POSIX archives mark directories with a trailing slash only
-    path, absolute = normalize_name(text)
-    linkname = _decode(link)
-    if kind == m.HARDLINK:
-        linkname = normalize_name(linkname)[0]
-    mode &= 0o7777
-    member = m.Member(
-        path=path,
-        type=kind,
-        size=size,
-        mode=mode,
-        uid=uid,
-        gid=gid,
-        uname=_decode(uname),
-        gname=_decode(gname),
-        mtime_ns=mtime_ns,
-        linkname=linkname if kind in (m.SYMLINK, m.HARDLINK) else "",
-        devmajor=devmajor,
-        devminor=devminor,
-        xattrs=xattrs,
-    )
-    parsed = Parsed(member, size if kind in (m.FILE, m.HARDLINK) or typeflag == tf.GNUTYPE_DUMPDIR else 0)
-    if typeflag in (tf.GNUTYPE_DUMPDIR,):
-        parsed.data_size = size
-    if kind == m.DIR:
-        member.size = 0
-    parsed.acls = acls
-    parsed.absolute = absolute
-    parsed.unknown_keys = unknown
-    parsed.skip_reason = skip_reason
-
-    if typeflag == tf.GNUTYPE_SPARSE:
-        member.sparse = list(oldgnu_map or [])
-        member.size = oldgnu_realsize
-        parsed.sparse_format = "old"
-    elif sparse_major is not None and sparse_major >= 1:
-        member.sparse = []
-        member.size = sparse_real if sparse_real is not None else size
-        parsed.sparse_format = "1.0"
-    elif sparse_map is not None:
-        member.sparse = sparse_map
-        member.size = sparse_real if sparse_real is not None else size
-        parsed.sparse_format = "old"
-    if member.sparse is not None and parsed.sparse_format == "old":
-        check_sparse_map(member.sparse, member.size, parsed.data_size)
-    return parsed
 
 
 def check_sparse_map(regions: List[Tuple[int, int]], realsize: int, stored: int) -> None:

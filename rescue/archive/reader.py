@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, List, Optional, Tuple
 
+from rescue.archive import assemble, parse
 from rescue.archive import member as m
-from rescue.archive import parse
 from rescue.archive import tarformat as tf
 from rescue.archive.record_reader import BadRecordError, RecordReader
 from rescue.errors import RescueError
@@ -405,7 +405,7 @@ class ArchiveReader:
                     more, extended = parse.parse_sparse_extension(block)
                     oldgnu_map.extend(more)
             records = self._global + local if self._global else local
-            parsed = parse.build_member(hdr, records, longname, longlink, oldgnu_map, realsize)
+            parsed = assemble.build_member(hdr, records, longname, longlink, oldgnu_map, realsize)
         except parse.HeaderError as e:
             name = (longname or hdr.name).decode("utf-8", "surrogateescape")
             self._warn(name or self._at(start), f"{e}; member skipped")
