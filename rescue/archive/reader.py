@@ -31,8 +31,8 @@ from __future__ import annotations
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from rescue.archive import assemble, parse
-from rescue.archive import member as m
 from rescue.archive import tarformat as tf
+from rescue.archive.entry import Entry
 from rescue.archive.record_reader import BadRecordError, RecordReader
 from rescue.errors import RescueError
 
@@ -54,77 +54,19 @@ class DamagedMemberError(RescueError):
     """A member's data was lost in an unreadable record; the reader resyncs at the next header."""
 
 
-class Entry:
-    """One member and its data stream. Valid until the iteration moves on."""
+class _Gathered:
+    """The headers read so far for the next member: its pax records, GNU long names, and where it starts."""
 
-    __slots__ = ("member", "acls", "data_size", "_reader", "_remaining", "_pad", "_closed", "_data_end")
+    __slots__ = ("local", "longname", "longlink", "start")
 
-    def __init__(self, reader: ArchiveReader, member: m.Member, acls: dict, data_size: int, pad: int):
-        self.member = member
-        self.acls = acls  # {"access": text, "default": text} from SCHILY.acl.* (GNU tar --acls)
-        self.data_size = data_size  # bytes of stored data (for a sparse member: the sum of its regions)
-        self._reader = reader
-        self._remaining = data_size
-        self._pad = pad
-        self._closed = False
-        self._data_end = reader._rr.consumed + data_size  # stream offset where the data ends
+    def __init__(self):
+        self.reset()
 
-    def chunks(self, limit: Optional[int] = None) -> Iterator[memoryview]:
-        """The next `limit` bytes of data (default: all that is left) as views into the tape records, no copy;
-        each view is valid until the next one is taken."""
-        rr = self._reader._rr
-        want = self._remaining if limit is None else min(limit, self._remaining)
-        while want > 0:
-            got = 0
-            try:
-                for chunk in rr.chunks(want):
-                    want -= len(chunk)
-                    got += len(chunk)
-                    self._remaining -= len(chunk)
-                    yield chunk
-            except BadRecordError as e:
-                raise self._reader._data_lost(self, e) from None
-            if got == 0:
-                raise self._reader._truncated(self)
-
-    def take_all(self) -> Optional[memoryview]:
-        """All the data left as one view when it lies in the current record (small files), else None."""
-        view = self._reader._rr.take(self._remaining)
-        if view is not None:
-            self._remaining = 0
-        return view
-
-    def readinto(self, buf) -> int:
-        """Fill buf with the next data bytes; returns the count, 0 at the end of the data."""
-        view = memoryview(buf).cast("B")
-        want = min(len(view), self._remaining)
-        if want == 0:
-            return 0
-        rr = self._reader._rr
-        try:
-            got = rr.readinto(view[:want])
-        except BadRecordError as e:
-            raise self._reader._data_lost(self, e) from None
-        self._remaining -= got
-        if got < want:
-            raise self._reader._truncated(self)
-        return got
-
-    def read(self, n: int = -1) -> bytes:
-        """Up to n bytes of data (all that is left when n < 0)."""
-        if n < 0 or n > self._remaining:
-            n = self._remaining
-        buf = bytearray(n)
-        got = self.readinto(buf) if n else 0
-        return bytes(buf[:got])
-
-    def skip(self) -> None:
-        """Drop the rest of the data (and the padding to the next header)."""
-        self._reader._finish(self)
-
-    @property
-    def remaining(self) -> int:
-        return self._remaining
+    def reset(self) -> None:
+        self.local: List[Tuple[str, bytes]] = []
+        self.longname: Optional[bytes] = None
+        self.longlink: Optional[bytes] = None
+        self.start: Optional[Tuple[int, int]] = None
 
 
 class ArchiveReader:
@@ -288,17 +230,53 @@ class ArchiveReader:
     def _next_entry_once(self) -> Optional[Entry]:
         if self._ended:
             return None
-        rr = self._rr
-        local: List[Tuple[str, bytes]] = []
-        longname: Optional[bytes] = None
-        longlink: Optional[bytes] = None
-        start: Optional[Tuple[int, int]] = None
+        self._skip_after_damage()
+        g = _Gathered()
+        while True:
+            got = self._next_block(g)
+            if got is None:
+                return None
+            pos, block = got
+            try:
+                hdr = parse.parse_header(block)
+            except parse.HeaderError:
+                if self._resync_from is None:
+                    self._warn(self._at(pos), "damaged header; skipping to next header")
+                    self._begin_resync(pos if g.start is None else g.start)
+                    g.reset()
+                continue
+            t = hdr.typeflag
+            if self._resync_from is not None and t not in _RESYNC_TYPES:
+                continue
+            if g.start is None:
+                g.start = self._scan_start = pos
+            if t in _EXTENDED:
+                self._extended(hdr, pos, g)
+                continue
+            if t == tf.GNUTYPE_VOLHDR:
+                # A volume label (GNU tar -V): not a member.
+                self._rr.skip(tf.padded(max(hdr.size, 0)))
+                g.reset()
+                continue
+            entry = self._make_entry(hdr, g.local, g.longname, g.longlink, g.start)
+            if entry is not None:
+                return entry
+            g.reset()
+
+    def _skip_after_damage(self) -> None:
+        """Skip what a damaged member's data presumably still holds after its unreadable record."""
         if self._skip_hint:
             hint, self._skip_hint = self._skip_hint, 0
             try:
-                rr.skip(hint)
+                self._rr.skip(hint)
             except BadRecordError:
                 pass
+
+    def _next_block(self, g: _Gathered) -> Optional[Tuple[Tuple[int, int], bytes]]:
+        """(position, block) of the next block that may be a header; None at the end of the archive.  An
+        unreadable record starts a resync (one warning per stretch); two zero blocks end the archive, a lone one
+        is skipped with a warning."""
+        rr = self._rr
         while True:
             pos = rr.position()
             try:
@@ -306,86 +284,72 @@ class ArchiveReader:
             except BadRecordError as e:
                 if self._resync_from is None:
                     self._warn(self._at((e.record, 0)), "unreadable record; skipping to next header")
-                self._begin_resync(pos if start is None else start)
-                local, longname, longlink, start = [], None, None, None
+                self._begin_resync(pos if g.start is None else g.start)
+                g.reset()
                 continue
             if len(block) < tf.BLOCKSIZE:
-                if self._resync_from is not None:
-                    self._end_resync(pos, None)
-                    self._ended = True
-                    return None
-                if start is None and not block and rr.consumed == 0 and not self._sought and not rr.cut:
-                    self._ended = True
-                    return None  # an empty tape file holds no members
-                raise self._truncated(None)
-            if parse.is_zero_block(block):
-                if self._resync_from is not None:
-                    continue
-                if start is not None:
-                    self._warn(self._at(start), "extended header not followed by a member; ignored")
-                    local, longname, longlink, start = [], None, None, None
-                nxt_pos = rr.position()
-                try:
-                    nxt = rr.read(tf.BLOCKSIZE)
-                except BadRecordError:
-                    nxt = b""
-                if len(nxt) < tf.BLOCKSIZE or parse.is_zero_block(nxt):
-                    if len(nxt) < tf.BLOCKSIZE:
-                        self._warn(self._at(pos), "A lone zero block ends the archive")
-                    self._ended = True
-                    return None
-                self._warn(self._at(pos), "A lone zero block; going on")
-                pos, block = nxt_pos, nxt
+                return self._short_block(pos, block, g)
+            if not parse.is_zero_block(block):
+                return pos, block
+            if self._resync_from is not None:
+                continue
+            if g.start is not None:
+                self._warn(self._at(g.start), "extended header not followed by a member; ignored")
+                g.reset()
+            nxt_pos = rr.position()
             try:
-                hdr = parse.parse_header(block)
-            except parse.HeaderError:
-                if self._resync_from is None:
-                    self._warn(self._at(pos), "damaged header; skipping to next header")
-                    self._begin_resync(pos if start is None else start)
-                    local, longname, longlink, start = [], None, None, None
-                continue
-            t = hdr.typeflag
-            if self._resync_from is not None and t not in _RESYNC_TYPES:
-                continue
-            if start is None:
-                start = self._scan_start = pos
-            if t in _EXTENDED:
-                if hdr.size > MAX_EXTENDED_HEADER or hdr.size < 0:
-                    self._warn(self._at(pos), f"extended header of {hdr.size} bytes refused as damaged")
-                    self._begin_resync(start)
-                    local, longname, longlink, start = [], None, None, None
-                    continue
-                data = self._read_exact(tf.padded(hdr.size), "extended header")[: hdr.size]
-                if t == tf.GNUTYPE_LONGNAME:
-                    longname = data.split(b"\0", 1)[0]
-                    self._scan_name = longname.decode("utf-8", "surrogateescape")
-                elif t == tf.GNUTYPE_LONGLINK:
-                    longlink = data.split(b"\0", 1)[0]
-                else:
-                    try:
-                        records = parse.parse_pax(data)
-                    except parse.HeaderError as e:
-                        self._warn(self._at(pos), f"{e}; extended header ignored")
-                        records = []
-                    if t == tf.XGLTYPE:
-                        self._apply_global(records)
-                        start = None
-                    else:
-                        local.extend(records)
-                        for key, value in records:
-                            if key in ("path", "GNU.sparse.name"):
-                                self._scan_name = value.decode("utf-8", "surrogateescape")
-                continue
-            if t == tf.GNUTYPE_VOLHDR:
-                # A volume label (GNU tar -V): not a member.
-                rr.skip(tf.padded(max(hdr.size, 0)))
-                local, longname, longlink, start = [], None, None, None
-                continue
-            entry = self._make_entry(hdr, local, longname, longlink, start)
-            if entry is None:
-                local, longname, longlink, start = [], None, None, None
-                continue
-            return entry
+                nxt = rr.read(tf.BLOCKSIZE)
+            except BadRecordError:
+                nxt = b""
+            if len(nxt) < tf.BLOCKSIZE or parse.is_zero_block(nxt):
+                if len(nxt) < tf.BLOCKSIZE:
+                    self._warn(self._at(pos), "A lone zero block ends the archive")
+                self._ended = True
+                return None
+            self._warn(self._at(pos), "A lone zero block; going on")
+            return nxt_pos, nxt
+
+    def _short_block(self, pos: Tuple[int, int], block: bytes, g: _Gathered) -> None:
+        """The tape file ended where a header should be: the end of a damaged stretch, an empty tape file, or a
+        truncated archive."""
+        rr = self._rr
+        self._ended = True
+        if self._resync_from is not None:
+            self._end_resync(pos, None)
+            return None
+        if g.start is None and not block and rr.consumed == 0 and not self._sought and not rr.cut:
+            return None  # an empty tape file holds no members
+        raise self._truncated(None)
+
+    def _extended(self, hdr, pos: Tuple[int, int], g: _Gathered) -> None:
+        """Read an extended header ('x', 'g', 'X', 'L', 'K') into `g` (a 'g' into the global records)."""
+        t = hdr.typeflag
+        if hdr.size > MAX_EXTENDED_HEADER or hdr.size < 0:
+            self._warn(self._at(pos), f"extended header of {hdr.size} bytes refused as damaged")
+            self._begin_resync(g.start)
+            g.reset()
+            return
+        data = self._read_exact(tf.padded(hdr.size), "extended header")[: hdr.size]
+        if t == tf.GNUTYPE_LONGNAME:
+            g.longname = data.split(b"\0", 1)[0]
+            self._scan_name = g.longname.decode("utf-8", "surrogateescape")
+            return
+        if t == tf.GNUTYPE_LONGLINK:
+            g.longlink = data.split(b"\0", 1)[0]
+            return
+        try:
+            records = parse.parse_pax(data)
+        except parse.HeaderError as e:
+            self._warn(self._at(pos), f"{e}; extended header ignored")
+            records = []
+        if t == tf.XGLTYPE:
+            self._apply_global(records)
+            g.start = None
+            return
+        g.local.extend(records)
+        for key, value in records:
+            if key in ("path", "GNU.sparse.name"):
+                self._scan_name = value.decode("utf-8", "surrogateescape")
 
     def _apply_global(self, records: List[Tuple[str, bytes]]) -> None:
         # A 'g' record with an empty value removes the keyword (pax spec).
