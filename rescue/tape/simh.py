@@ -1,5 +1,5 @@
 """A SIMH magtape image (`.tap`, format in rescue.tape.simh_format) that behaves like a drive seen through st(4)
-in variable-block mode.
+in variable-block mode.  Where the tape is on the image, and moving over its objects, is rescue.tape.simh_walk.
 
 What is written here is exactly that format: record = length, data, pad byte when odd, length; filemark = 4
 zero bytes; nothing else (no end-of-medium marker; the file ends where the data ends).  Writing truncates the
@@ -34,12 +34,10 @@ import fcntl
 import json
 import os
 import stat
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Optional
 
 from rescue.tape.base import (
-    BeginningOfTapeError,
     DriveBusyError,
-    EndOfDataError,
     EndOfMediumError,
     FilemarkError,
     MediumError,
@@ -47,32 +45,21 @@ from rescue.tape.base import (
     Tape,
     TapeError,
     TapeStatus,
-    TruncatedRecordError,
     UnsupportedError,
     WriteProtectedError,
 )
 from rescue.tape.simh_format import (
     CLASS_BAD,
     END_OF_MEDIUM,
-    ERASE_GAP,
     LEN,
     LENGTH_MASK,
     MARK_BYTES,
     MAX_RECORD,
-    TAPE_MARK,
-    find_record,
-    is_record_word,
-    record_span,
 )
-
-INDEX_STRIDE = 64
-
-# What the scanner finds at a position: a record, a filemark, end of data, the image's end inside an object
-# (a cut image), a marker no drive writes (damage).
-_RECORD, _MARK, _EOD, _CUT, _DAMAGED = 0, 1, 2, 3, 4
+from rescue.tape.simh_walk import CUT, DAMAGED, EOD, INDEX_STRIDE, MARK, ImageWalk
 
 
-class SimhTape(Tape):
+class SimhTape(ImageWalk, Tape):
     kind = "simh"
 
     def __init__(
@@ -177,141 +164,25 @@ class SimhTape(Tape):
         except OSError:
             pass  # a read-only directory: the position is simply not remembered, as with /dev/st0
 
-    # -- position bookkeeping -------------------------------------------------------------------------------
-
-    def _rewind_state(self) -> None:
-        self._pos = 0  # byte offset in the image
-        self._block = 0  # logical block (records + filemarks since BOT)
-        self._file = 0
-        self._index: List[Tuple[int, int]] = [(0, 0)]  # block k*STRIDE -> (byte offset, file number)
-        self._file_start: Dict[int, int] = {0: 0}  # file number -> logical block of its first block
-        self._peek: Optional[Tuple[int, int]] = None  # (offset, word) of a header already read
-        self._lengths: Set[int] = set()  # record lengths met so far (what find_record looks for after damage)
-
-    def _moved_forward(self) -> None:
-        """Record a checkpoint when the new position extends the known prefix of the tape."""
-        b = self._block
-        if b % INDEX_STRIDE == 0 and b // INDEX_STRIDE == len(self._index):
-            self._index.append((self._pos, self._file))
-
     def _check_online(self) -> None:
         if self._fd < 0:
             raise TapeError(f"{self.name}: tape is closed")
         if not self._online:
             raise NoMediumError(f"{self.name}: no medium (the image was unloaded); run `rescue mt load`")
 
-    def _word(self, pos: int) -> Optional[int]:
-        """The 4-byte word at pos, END_OF_MEDIUM past the end of the data, None when the image ends inside it."""
-        peek = self._peek
-        if peek is not None and peek[0] == pos:
-            return peek[1]
-        if pos + 4 > self._size:
-            return END_OF_MEDIUM if pos >= self._size else None
-        raw = os.pread(self._fd, 4, pos)
-        if len(raw) < 4:
-            return None if raw else END_OF_MEDIUM
-        return LEN.unpack(raw)[0]
-
-    def _next(self) -> Tuple[int, int]:
-        """Classify the object at the current position, skipping erase gaps: (_RECORD, word) / (_MARK, 0) /
-        (_EOD, 0) / (_CUT, word) / (_DAMAGED, word)."""
-        while True:
-            word = self._word(self._pos)
-            if word is None:
-                return _CUT, 0
-            if word == TAPE_MARK:
-                return _MARK, 0
-            if word == END_OF_MEDIUM:
-                return _EOD, 0
-            if word == ERASE_GAP:
-                self._pos += 4
-                continue
-            if not is_record_word(word):
-                return _DAMAGED, word
-            if self._pos + record_span(word) > self._size:
-                # A length this image uses elsewhere: the image was cut inside the record.  Another length that
-                # runs past the end is a damaged length word.
-                n = word & LENGTH_MASK
-                return (_CUT if n in self._lengths or not self._lengths else _DAMAGED), word
-            return _RECORD, word
-
-    def _skip_record(self, word: int) -> None:
-        n = word & LENGTH_MASK
-        self._lengths.add(n)
-        self._pos += 8 + n + (n & 1)
-        self._block += 1
-        self._moved_forward()
-
-    def _where(self) -> str:
-        return f"byte {self._pos} (file {self._file}, block {self._block_in_file()})"
-
-    def _damaged(self, what: str) -> MediumError:
-        """The object here is damaged: count it as one unreadable block and go on at the next intact record."""
-        where = self._where()
-        nxt = find_record(self._fd, self._pos + 4, self._size, self._lengths)
-        self._pos = self._size if nxt is None else nxt
-        self._block += 1
-        self._peek = None
-        self._moved_forward()
-        then = "no intact record follows (end of data)" if nxt is None else f"reading goes on at byte {nxt}"
-        return MediumError(f"{self.name}: damaged tape image at {where}: {what}; {then}")
-
-    def _cut(self, word: int) -> TruncatedRecordError:
-        """The image ends inside the record here: its bytes, and the tape at end of data."""
-        where = self._where()
-        n = word & LENGTH_MASK
-        have = max(0, min(n, self._size - self._pos - 4)) if word else 0
-        data = os.pread(self._fd, have, self._pos + 4) if have else b""
-        self._pos = self._size
-        self._block += 1
-        self._peek = None
-        self.bytes_read += len(data)
-        return TruncatedRecordError(
-            f"{self.name}: truncated image: it ends inside the record at {where}, {len(data)} of {n} bytes "
-            "are there (an incomplete copy or download)",
-            data,
-        )
-
-    def _pass(self, what: int, word: int, doing: str) -> None:
-        """Move forward over a record, a damaged object (one block) or a cut record (then at end of data)."""
-        if what == _RECORD:
-            self._skip_record(word)
-        elif what == _DAMAGED:
-            self._damaged(f"marker 0x{word:08x}")
-        else:
-            self._cut(word)
-            raise self._eod_error(doing)
-
-    def _skip_mark(self) -> None:
-        self._pos += 4
-        self._block += 1
-        self._file += 1
-        self._file_start[self._file] = self._block
-        self._moved_forward()
-
-    def _eod_error(self, what: str) -> EndOfDataError:
-        return EndOfDataError(
-            f"{self.name}: end of data (blank tape) at file {self._file}, block {self._block_in_file()} "
-            f"while {what}"
-        )
-
-    def _block_in_file(self) -> int:
-        start = self._file_start.get(self._file)
-        return -1 if start is None else self._block - start
-
     # -- reading --------------------------------------------------------------------------------------------
 
     def read_record(self, bufsize: int = 256 * 1024) -> bytes:
         self._check_online()
         what, word = self._next()
-        if what == _MARK:
+        if what == MARK:
             self._skip_mark()
             return b""
-        if what == _EOD:
+        if what == EOD:
             raise self._eod_error("reading")
-        if what == _CUT:
+        if what == CUT:
             raise self._cut(word)
-        if what == _DAMAGED:
+        if what == DAMAGED:
             raise self._damaged(f"marker 0x{word:08x}, not a record")
         n = word & LENGTH_MASK
         pos = self._pos
@@ -406,56 +277,22 @@ class SimhTape(Tape):
 
     # -- positioning ----------------------------------------------------------------------------------------
 
-    def _back_word(self) -> int:
-        """The word that ends just before the current position (a trailing length or a tape mark)."""
-        raw = os.pread(self._fd, 4, self._pos - 4)
-        if len(raw) < 4:
-            raise MediumError(f"{self.name}: damaged image before byte {self._pos}")
-        return LEN.unpack(raw)[0]
-
-    def _step_back(self) -> int:
-        """Move back over one object; returns _RECORD or _MARK.  Raises at BOT."""
-        while True:
-            if self._pos == 0:
-                raise BeginningOfTapeError(f"{self.name}: beginning of tape reached while spacing backward")
-            word = self._back_word()
-            if word == ERASE_GAP:
-                self._pos -= 4
-                continue
-            self._peek = None
-            if word == TAPE_MARK:
-                self._pos -= 4
-                self._block -= 1
-                self._file -= 1
-                return _MARK
-            if not is_record_word(word):
-                raise MediumError(
-                    f"{self.name}: unsupported SIMH marker 0x{word:08x} before byte {self._pos}"
-                )
-            n = word & LENGTH_MASK
-            start = self._pos - 8 - n - (n & 1)
-            if start < 0:
-                raise MediumError(f"{self.name}: damaged image before byte {self._pos}")
-            self._pos = start
-            self._block -= 1
-            return _RECORD
-
     def space_records(self, count: int) -> None:
         self._check_online()
         self.seeks += 1
         if count >= 0:
             for done in range(count):
                 what, word = self._next()
-                if what == _EOD:
+                if what == EOD:
                     raise self._eod_error("spacing forward records")
-                if what == _MARK:
+                if what == MARK:
                     # SSC SPACE(blocks): stops after the filemark going forward.
                     self._skip_mark()
                     raise FilemarkError(f"{self.name}: filemark reached while spacing records", count - done)
                 self._pass(what, word, "spacing forward records")
             return
         for done in range(-count):
-            if self._step_back() == _MARK:
+            if self._step_back() == MARK:
                 # Backward the tape stops on the BOT side of the filemark, in the previous file.
                 raise FilemarkError(
                     f"{self.name}: filemark reached while spacing records backward", -count - done
@@ -468,9 +305,9 @@ class SimhTape(Tape):
             marks = 0
             while marks < count:
                 what, word = self._next()
-                if what == _EOD:
+                if what == EOD:
                     raise self._eod_error(f"spacing forward {count} files")
-                if what == _MARK:
+                if what == MARK:
                     self._skip_mark()
                     marks += 1
                 else:
@@ -478,7 +315,7 @@ class SimhTape(Tape):
             return
         marks = 0
         while marks < -count:
-            if self._step_back() == _MARK:
+            if self._step_back() == MARK:
                 marks += 1
 
     def tell(self) -> int:
@@ -498,9 +335,9 @@ class SimhTape(Tape):
             self._peek = None
         while self._block < block:
             what, word = self._next()
-            if what == _EOD:
+            if what == EOD:
                 raise self._eod_error(f"seeking to block {block}")
-            if what == _MARK:
+            if what == MARK:
                 self._skip_mark()
             else:
                 self._pass(what, word, f"seeking to block {block}")
@@ -518,11 +355,11 @@ class SimhTape(Tape):
             self._peek = None
         while True:
             what, word = self._next()
-            if what == _EOD:
+            if what == EOD:
                 return
-            if what == _MARK:
+            if what == MARK:
                 self._skip_mark()
-            elif what == _CUT:
+            elif what == CUT:
                 self._cut(word)
                 return
             else:
