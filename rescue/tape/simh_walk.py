@@ -84,10 +84,15 @@ class ImageWalk:
             if not is_record_word(word):
                 return DAMAGED, word
             if self._pos + record_span(word) > self._size:
-                # A length this image uses elsewhere: the image was cut inside the record.  Another length that
-                # runs past the end is a damaged length word.
+                # The image ends inside the record (it was cut there), unless an intact record follows: then its
+                # length word is damaged.
                 n = word & LENGTH_MASK
-                return (CUT if n in self._lengths or not self._lengths else DAMAGED), word
+                if (
+                    n in self._lengths
+                    or find_record(self._fd, self._pos + 4, self._size, self._lengths) is None
+                ):
+                    return CUT, word
+                return DAMAGED, word
             return RECORD, word
 
     def _skip_record(self, word: int) -> None:
@@ -121,10 +126,13 @@ class ImageWalk:
         self._block += 1
         self._peek = None
         self.bytes_read += len(data)
+        inside = (
+            f"the record at {where}, {len(data)} of {n} bytes are there"
+            if word
+            else f"a length word at {where}"
+        )
         return TruncatedRecordError(
-            f"{self.name}: truncated image: it ends inside the record at {where}, {len(data)} of {n} bytes "
-            "are there (an incomplete copy or download)",
-            data,
+            f"{self.name}: truncated image: it ends inside {inside} (an incomplete copy or download)", data
         )
 
     def _pass(self, what: int, word: int, doing: str) -> None:

@@ -120,6 +120,20 @@ def test_an_image_cut_inside_a_record_gives_its_bytes_once_then_end_of_data(tmp_
             assert tape.status().eod
 
 
+def test_a_cut_record_of_a_size_not_seen_before_is_a_cut_not_damage(tmp_path):
+    # A label's small record, a filemark, then the first archive record, cut: its size is new on this image.
+    path = tmp_path / "cut.tap"
+    path.write_bytes((record_bytes(b"l" * 100) + le(0) + record_bytes(b"a" * 4000))[:-3000])
+    with open_tape(str(path)) as tape:
+        assert tape.read_record() == b"l" * 100
+        assert tape.read_record() == b""
+        with pytest.raises(TruncatedRecordError) as err:
+            tape.read_record()
+        assert err.value.data == b"a" * 1004
+        with pytest.raises(EndOfDataError):
+            tape.read_record()
+
+
 def test_spacing_over_a_cut_record_ends_at_end_of_data(tmp_path):
     whole = record_bytes(b"x" * 1000) + record_bytes(b"y" * 1000)
     path = tmp_path / "cut.tap"
