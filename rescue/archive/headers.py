@@ -278,27 +278,7 @@ class HeaderEncoder:
         """
         records: List[bytes] = []
         mtype = m.type
-        name = m.path.encode(_FSENC, _FSERR)
-        if mtype == DIR and not name.endswith(b"/"):
-            name += b"/"
-
-        size = m.size if mtype == FILE else 0
-        if m.sparse is not None and mtype == FILE:
-            records.append(b"22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n")
-            records.append(pax_record(b"GNU.sparse.name", name))
-            records.append(pax_record(b"GNU.sparse.realsize", b"%d" % m.size))
-            head, _, tail = name.rpartition(b"/")
-            name = (head + b"/" + _SPARSE_MARK + tail if head else _SPARSE_MARK + tail)[:100]
-            size = sparse_stored_size(m.sparse)
-        elif len(name) > 100 or not name.isascii():
-            records.append(pax_record(b"path", name))
-
-        linkname = b""
-        if mtype in (SYMLINK, HARDLINK):
-            linkname = fsencode(m.linkname)
-            if len(linkname) > 100 or not linkname.isascii():
-                records.append(pax_record(b"linkpath", linkname))
-
+        name, linkname, size = _names(m, records)
         if size > tf.MAX_OCTAL_SIZE:
             records.append(pax_record(b"size", b"%d" % size))
             size_field = b"00000000000\0"
@@ -312,21 +292,7 @@ class HeaderEncoder:
         uid_field, gid_field, uname, gname, owner_records = owner
         if owner_records:
             records.append(owner_records)
-
-        mtime_ns = m.mtime_ns
-        sec, ns = divmod(mtime_ns, 1_000_000_000)
-        if 0 <= sec <= tf.MAX_OCTAL_SIZE:
-            mtime_field = b"%011o\0" % sec
-            if ns:
-                value = (b"%d.%09d" % (sec, ns)).rstrip(b"0")
-                if len(value) < 90:  # the record's length has two digits
-                    records.append(b"%d mtime=%s\n" % (len(value) + 10, value))
-                else:
-                    records.append(pax_record(b"mtime", value))
-        else:
-            mtime_field = b"00000000000\0"
-            records.append(pax_record(b"mtime", format_mtime(mtime_ns)))
-
+        mtime_field = _mtime_field(m.mtime_ns, records)
         if acl_access is not None:
             records.append(pax_record(b"SCHILY.acl.access", fsencode(acl_access)))
         if acl_default is not None:
@@ -340,7 +306,6 @@ class HeaderEncoder:
             devminor = b"%07o\0" % m.devminor
         else:
             devmajor = devminor = _ZERO_OCTAL7
-
         mode_field = self._modes.get(m.mode)
         if mode_field is None:
             mode_field = self._modes[m.mode] = b"%07o\0" % (m.mode & 0o7777)
@@ -373,6 +338,46 @@ class HeaderEncoder:
         if xhdr is None:
             xhdr = self._xheaders[n] = _pax_header_block(n)
         return b"".join((xhdr, pax, _ZERO_BLOCK[: -n % tf.BLOCKSIZE], block))
+
+
+def _names(m: Member, records: List[bytes]) -> Tuple[bytes, bytes, int]:
+    """The ustar name and linkname fields and the stored size; pax records (appended to `records`) for what
+    does not fit, and the GNU sparse 1.0 records of a sparse file."""
+    mtype = m.type
+    name = m.path.encode(_FSENC, _FSERR)
+    if mtype == DIR and not name.endswith(b"/"):
+        name += b"/"
+    size = m.size if mtype == FILE else 0
+    if m.sparse is not None and mtype == FILE:
+        records.append(b"22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n")
+        records.append(pax_record(b"GNU.sparse.name", name))
+        records.append(pax_record(b"GNU.sparse.realsize", b"%d" % m.size))
+        head, _, tail = name.rpartition(b"/")
+        name = (head + b"/" + _SPARSE_MARK + tail if head else _SPARSE_MARK + tail)[:100]
+        size = sparse_stored_size(m.sparse)
+    elif len(name) > 100 or not name.isascii():
+        records.append(pax_record(b"path", name))
+    linkname = b""
+    if mtype in (SYMLINK, HARDLINK):
+        linkname = fsencode(m.linkname)
+        if len(linkname) > 100 or not linkname.isascii():
+            records.append(pax_record(b"linkpath", linkname))
+    return name, linkname, size
+
+
+def _mtime_field(mtime_ns: int, records: List[bytes]) -> bytes:
+    """The ustar mtime field; a pax mtime record (appended to `records`) for nanoseconds or an out-of-range time."""
+    sec, ns = divmod(mtime_ns, 1_000_000_000)
+    if not 0 <= sec <= tf.MAX_OCTAL_SIZE:
+        records.append(pax_record(b"mtime", format_mtime(mtime_ns)))
+        return b"00000000000\0"
+    if ns:
+        value = (b"%d.%09d" % (sec, ns)).rstrip(b"0")
+        if len(value) < 90:  # the record's length has two digits
+            records.append(b"%d mtime=%s\n" % (len(value) + 10, value))
+        else:
+            records.append(pax_record(b"mtime", value))
+    return b"%011o\0" % sec
 
 
 def end_of_archive() -> bytes:
