@@ -2,23 +2,36 @@
 
 Each command lives in its own module `rescue/cli/<name>_cmd.py` with two functions: `register(subparsers)` adds its
 parser (and sets `func`), and the handler it names does argument wiring only and calls into the domain modules.
+
+Shared here, once: `tape_arguments(parser)` declares `-f DEVICE` and `--config FILE` on a command (so both are
+accepted after the command too, as mt and tar users type them: `rescue mt -f night.tap status`);
+`config_argument(parser)` declares `--config` alone (commands without a tape); `settings(args)` reads the config
+file once per run and `device_of(args)` resolves the device once (-f, else $TAPE, else rescue.conf's `device`,
+else /dev/nst0); `open_device(args)` opens it as a drive (rescue.tape.operations.open_drive).
+
 Only `main()` turns exceptions into exit codes (0 ok, 1 some files differed, 2 fatal), with a one-line message on
-stderr; `--debug` shows the traceback instead.
+stderr; `--debug` shows the traceback too.  When the command was given `--json`, main() also prints the error as
+one JSON object, `{"exit_code": N, "errors": [MESSAGE]}`, on the command's result stream (stdout, or stderr when
+the archive itself goes to stdout).  SIGTERM (`systemctl stop`) ends a job as SIGINT does: the jobs' cleanup
+runs (a restore's journal is kept), one line "rescue: terminated", exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import pkgutil
+import signal
 import subprocess
 import sys
 import traceback
 from typing import List, Optional
 
-from rescue import __version__
+from rescue import __version__, config
 from rescue.errors import EXIT_FATAL, RescueError
+from rescue.tape.base import Tape
 
 
 def version_string() -> str:
@@ -50,6 +63,52 @@ def command_modules() -> List[str]:
     return sorted(names)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT would raise KeyboardInterrupt, so every cleanup path treats both alike."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+DEVICE_HELP = (
+    "tape device (/dev/nst0), .tap image, directory, or '-' (default: $TAPE, then rescue.conf, /dev/nst0)"
+)
+
+
+def config_argument(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    """`--config FILE`, declared here only.  On a command its default is SUPPRESS, so it leaves a value given
+    before the command alone."""
+    parser.add_argument(
+        "--config", metavar="FILE", default=default, help=f"config file (default {config.DEFAULT_PATH})"
+    )
+
+
+def tape_arguments(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    """`-f DEVICE` and `--config FILE`: before the command (the main parser) or after it (every tape command)."""
+    parser.add_argument("-f", "--file", dest="device", metavar="DEVICE", default=default, help=DEVICE_HELP)
+    config_argument(parser, default)
+
+
+def settings(args) -> config.Config:
+    """The config file of this run (--config, else /etc/rescue/rescue.conf), read once."""
+    cfg = getattr(args, "_settings", None)
+    if cfg is None:
+        cfg = args._settings = config.load(getattr(args, "config", None))
+    return cfg
+
+
+def device_of(args) -> str:
+    """The device of this run: -f DEVICE, else $TAPE, else rescue.conf's `device`, else /dev/nst0."""
+    return config.resolve_device(getattr(args, "device", None), settings(args))
+
+
+def open_device(args, write: bool = False) -> Tape:
+    from rescue.tape.operations import open_drive
+
+    return open_drive(device_of(args), write=write)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rescue",
@@ -57,14 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success; 1 finished, but some files differed, changed, vanished or could not be "
         "read; 2 fatal (no tape, wrong tape, refused, I/O error).",
     )
-    parser.add_argument(
-        "-f",
-        "--file",
-        dest="device",
-        metavar="DEVICE",
-        default=None,
-        help="tape device (/dev/nst0), .tap image, directory, or '-' (default: $TAPE, then /dev/nst0)",
-    )
+    tape_arguments(parser, default=None)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.add_argument("--version", action="version", version=version_string())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -79,24 +131,34 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_FATAL
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except RescueError as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"rescue: {e}", file=sys.stderr)
-        return e.exit_code
+        return _fail(args, str(e), e.exit_code)
+    except Terminated:
+        return _fail(args, "terminated (SIGTERM)", EXIT_FATAL, trace=False)
     except KeyboardInterrupt:
-        print("rescue: interrupted", file=sys.stderr)
-        return EXIT_FATAL
+        return _fail(args, "interrupted", EXIT_FATAL, trace=False)
     except BrokenPipeError:
         # `rescue list | head`: the reader went away; that is not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FATAL
     except OSError as e:
-        if args.debug:
-            traceback.print_exc()
         where = f"{e.filename}: " if e.filename else ""
-        print(f"rescue: {where}{e.strerror or e}", file=sys.stderr)
-        return EXIT_FATAL
+        return _fail(args, f"{where}{e.strerror or e}", EXIT_FATAL)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(args, message: str, exit_code: int, trace: bool = True) -> int:
+    """The one place a fatal error is reported: one line on stderr, and the JSON object under --json."""
+    if trace and getattr(args, "debug", False):
+        traceback.print_exc()
+    print(f"rescue: {message}", file=sys.stderr)
+    if getattr(args, "json", False) is True:
+        stream = getattr(args, "result_stream", None) or sys.stdout
+        stream.write(json.dumps({"exit_code": exit_code, "errors": [message]}) + "\n")
+        stream.flush()
+    return exit_code

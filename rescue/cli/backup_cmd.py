@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 
-from rescue import config
+from rescue import cli, config
 from rescue.backup.job import BackupOptions, run_backup, summary_text
-from rescue.tape import open_tape
 
 
 def register(subparsers) -> None:
@@ -21,7 +20,7 @@ def register(subparsers) -> None:
         "a key in /etc/rescue/rescue.conf; flags win.",
     )
     p.add_argument("root", nargs="?", default="/", metavar="ROOT", help="tree to back up (default /)")
-    p.add_argument("--config", metavar="FILE", help=f"config file (default {config.DEFAULT_PATH})")
+    cli.tape_arguments(p)
     p.add_argument(
         "--record-size", metavar="N", help="bytes per tape record: 262144, 256K, 512b (default 256K)"
     )
@@ -105,13 +104,12 @@ def options_from(args, cfg: config.Config) -> BackupOptions:
 
 
 def run(args) -> int:
-    cfg = config.load(args.config)
-    options = options_from(args, cfg)
-    device = config.resolve_device(args.device, cfg)
-    with open_tape(device, write=True) as tape:
+    options = options_from(args, cli.settings(args))
+    device = cli.device_of(args)
+    # With the archive on stdout (-f -), the result (and a --json error) goes to stderr.
+    stream = args.result_stream = sys.stderr if device == "-" else sys.stdout
+    with cli.open_device(args, write=True) as tape:
         result = run_backup(tape, args.root, options)
-    # With the archive on stdout (-f -), the result goes to stderr.
-    stream = sys.stderr if device == "-" else sys.stdout
     if args.json:
         json.dump(result.to_json(), stream, indent=2)
         stream.write("\n")

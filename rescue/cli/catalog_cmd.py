@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rescue import config
+from rescue import cli
 from rescue.scan.rebuild import rebuild_catalog
-from rescue.tape import open_tape
 
 DEFAULT_OUTPUT = "catalog.jsonl.gz"
 
@@ -23,6 +22,7 @@ def register(subparsers) -> None:
         "tape can seek: 'rescue restore --catalog FILE'. Exit codes: 0 ok; 1 some members were unreadable and "
         "are left out (listed); 2 the tape could not be read.",
     )
+    cli.tape_arguments(r)
     r.add_argument(
         "-o",
         "--output",
@@ -31,14 +31,11 @@ def register(subparsers) -> None:
         help=f"where to write the catalog (default: {DEFAULT_OUTPUT})",
     )
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    r.add_argument(
-        "--config", metavar="FILE", help=f"config file for the device (default {config.DEFAULT_PATH})"
-    )
     r.set_defaults(func=run_rebuild)
 
 
 def run_rebuild(args) -> int:
-    with open_tape(config.resolve_device(args.device, config.load(args.config))) as tape:
+    with cli.open_device(args) as tape:
         result = rebuild_catalog(tape, args.output)
     if args.json:
         print(json.dumps(result.to_json()))

@@ -6,7 +6,7 @@ import glob
 import os
 import sys
 
-from rescue import config, db
+from rescue import cli, config, db
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
 
@@ -40,11 +40,11 @@ def _common(p) -> None:
         "--db", metavar="SPEC", action="append", help="hook NAME[,key=value...] (see rescue backup)"
     )
     p.add_argument("--no-db", action="store_true", help="ignore the hooks of the config file")
-    p.add_argument("--config", metavar="FILE", help=f"config file (default {config.DEFAULT_PATH})")
+    cli.config_argument(p)
 
 
 def run_dump(args) -> int:
-    cfg = config.load(args.config)
+    cfg = cli.settings(args)
     hooks = config.select_hooks(cfg, args.db, args.no_db)
     if not hooks:
         raise UsageError("no database hooks: add a [db NAME] section to the config or give --db")
@@ -56,7 +56,7 @@ def run_dump(args) -> int:
 
 
 def run_reload(args) -> int:
-    cfg = config.load(args.config)
+    cfg = cli.settings(args)
     hooks = {h.name: h for h in config.select_hooks(cfg, args.db, args.no_db)}
     files = args.files or sorted(glob.glob(os.path.join(args.root, db.DUMP_ARCDIR, "*.sql")))
     if not files:

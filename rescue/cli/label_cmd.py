@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from rescue import config
+from rescue import cli
 from rescue.errors import RescueError
-from rescue.tape import open_tape
 from rescue.tapeset.label import read_label, restore_text
 
 
@@ -22,13 +21,13 @@ def register(subparsers) -> None:
     p.add_argument(
         "--restore-text", action="store_true", help="print RESTORE.txt: how to restore with mt and tar"
     )
-    p.add_argument("--config", metavar="FILE", help=f"config file (default {config.DEFAULT_PATH})")
+    cli.tape_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    device = config.resolve_device(args.device, config.load(args.config))
-    with open_tape(device) as tape:
+    device = cli.device_of(args)
+    with cli.open_device(args) as tape:
         label = read_label(tape)
         if label is None:
             raise RescueError(

@@ -7,10 +7,9 @@ import os
 import sys
 import tempfile
 
-from rescue import config
+from rescue import cli
 from rescue.errors import EXIT_FATAL, EXIT_OK, RescueError
 from rescue.pathmatch import PathMatcher
-from rescue.tape import open_tape
 from rescue.tapeset.catalog import open_catalog
 from rescue.tapeset.catalog_tape import CATALOG_NAME, read_catalog
 from rescue.tapeset.filelist import VerboseLister
@@ -29,7 +28,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per member (the catalog's lines)")
     p.add_argument("--catalog", metavar="FILE", help="read this catalog instead of the tape")
-    p.add_argument("--config", metavar="FILE", help=f"config file (default {config.DEFAULT_PATH})")
+    cli.tape_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -61,8 +60,8 @@ def run(args) -> int:
         if os.path.isdir(path):
             path = os.path.join(path, CATALOG_NAME)
         return _print(path, args)
-    device = config.resolve_device(args.device, config.load(args.config))
-    with open_tape(device) as tape:
+    device = cli.device_of(args)
+    with cli.open_device(args) as tape:
         label = read_label(tape)
         if label is None:
             raise RescueError(

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from rescue import config
-from rescue.errors import RescueError
+from rescue import cli
 from rescue.restore.job import DEFAULT_TARGET, RestoreOptions, run_restore
-from rescue.tape import open_tape
 
 EPILOG = """\
 Reads the tape's label (tape file 0) and catalog (tape file 2), prints the plan (host, date, files and bytes,
@@ -27,6 +25,7 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    cli.tape_arguments(p)
     p.add_argument(
         "paths", nargs="*", metavar="PATH", help="what to restore, in any order (default: everything)"
     )
@@ -76,9 +75,6 @@ def register(subparsers) -> None:
         help="map owners by user/group name in the target's passwd/group (default: numeric ids)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.add_argument(
-        "--config", metavar="FILE", help=f"config file for the device (default {config.DEFAULT_PATH})"
-    )
     p.set_defaults(func=run)
 
 
@@ -97,14 +93,8 @@ def run(args) -> int:
         reload_db=args.reload_db,
         numeric_owner=not args.same_owner_names,
     )
-    try:
-        device = config.resolve_device(args.device, config.load(args.config))
-        with open_tape(device) as tape:
-            result = run_restore(tape, options)
-    except RescueError as e:
-        if args.json:
-            print(json.dumps({"exit_code": e.exit_code, "errors": [str(e)]}))
-        raise
+    with cli.open_device(args) as tape:
+        result = run_restore(tape, options)
     if args.json:
         print(json.dumps(result.to_json()))
     return result.exit_code

@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from rescue import config
-from rescue.errors import RescueError
+from rescue import cli
 from rescue.scan.verify import VerifyOptions, run_verify
-from rescue.tape import open_tape
 
 
 def register(subparsers) -> None:
@@ -20,15 +18,13 @@ def register(subparsers) -> None:
         "'tar --compare' (content, mode, owner, mtime, links). Differences go to stdout. Exit codes: 0 no "
         "differences; 1 differences found; 2 the tape could not be read.",
     )
+    cli.tape_arguments(p)
     p.add_argument(
         "--catalog", metavar="FILE", help="check against this catalog.jsonl.gz instead of the tape's"
     )
     p.add_argument("--no-catalog", action="store_true", help="only read the archive (and compare --against)")
     p.add_argument("--against", metavar="ROOT", help="compare the archive with the live tree under ROOT")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.add_argument(
-        "--config", metavar="FILE", help=f"config file for the device (default {config.DEFAULT_PATH})"
-    )
     p.set_defaults(func=run)
 
 
@@ -36,13 +32,8 @@ def run(args) -> int:
     options = VerifyOptions(catalog=args.catalog, against=args.against, no_catalog=args.no_catalog)
     if args.json:
         options.results = io.StringIO()  # the differences are in the JSON object
-    try:
-        with open_tape(config.resolve_device(args.device, config.load(args.config))) as tape:
-            result = run_verify(tape, options)
-    except RescueError as e:
-        if args.json:
-            print(json.dumps({"exit_code": e.exit_code, "errors": [str(e)]}))
-        raise
+    with cli.open_device(args) as tape:
+        result = run_verify(tape, options)
     if args.json:
         print(json.dumps(result.to_json()))
     return result.exit_code

@@ -32,7 +32,7 @@ def test_list_from_tape_reads_only_label_and_catalog(night, monkeypatch, capsys)
         opened.append(SimhTape(dev, write=write))
         return opened[-1]
 
-    monkeypatch.setattr("rescue.cli.list_cmd.open_tape", counting_open)
+    monkeypatch.setattr("rescue.tape.operations.open_drive", counting_open)
     assert main(["-f", tap, "list", "--config", "/dev/null"]) == 0
     lines = capsys.readouterr().out.splitlines()
     _, members = open_catalog(result.catalog_path)

@@ -3,8 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
 from rescue import __version__
-from rescue.cli import main
+from rescue.cli import build_parser, main
 from rescue.errors import RefusedError
 
 
@@ -47,3 +49,21 @@ def test_os_errors_name_the_path_without_traceback(mocker, capsys):
     parser_factory.return_value.parse_args.return_value = mocker.Mock(func=boom, debug=False)
     assert main([]) == 2
     assert capsys.readouterr().err == "rescue: /dev/nst9: No such file or directory\n"
+
+
+TAPE_COMMANDS = [["backup"], ["restore"], ["verify"], ["list"], ["label"], ["mt", "status"], ["catalog", "rebuild"]]
+
+
+@pytest.mark.parametrize("command", TAPE_COMMANDS, ids=" ".join)
+def test_every_tape_command_shows_and_takes_device_after_the_command(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command[:1] if command[0] == "mt" else command, "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert "-f DEVICE" in usage and "--config FILE" in usage
+    args = build_parser().parse_args([*command, "-f", "night.tap", "--config", "/dev/null"])
+    assert (args.device, args.config) == ("night.tap", "/dev/null")
+
+
+def test_device_before_the_command_is_kept_when_none_follows():
+    args = build_parser().parse_args(["-f", "night.tap", "label"])
+    assert args.device == "night.tap" and args.config is None

@@ -151,12 +151,44 @@ def test_fsfm_and_bsfm_stop_at_the_filemark(tmp_path, capsys):
 
 
 def test_drive_only_operations_go_to_st_and_are_refused_on_images(tmp_path, capsys, mocker):
-    from rescue.cli.mt_cmd import _apply
     from rescue.tape import mtio
+    from rescue.tape.operations import apply
 
     drive = mocker.Mock(kind="st")
-    _apply(drive, "wset", "mtop", 2)
-    _apply(drive, "fsfm", "fsfm", 3)
+    apply(drive, "wset", 2)
+    apply(drive, "fsfm", 3)
     assert drive.mtop.call_args_list == [mocker.call(mtio.MTWSM, 2), mocker.call(mtio.MTFSFM, 3)]
     code, _, err = mt(capsys, tmp_path / "w.tap", "wset", "1")
     assert code == 2 and "needs a tape drive" in err
+
+
+def test_mt_uses_the_device_named_in_rescue_conf(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAPE", raising=False)
+    tap = tmp_path / "conf.tap"
+    conf = tmp_path / "rescue.conf"
+    conf.write_text(f"[rescue]\ndevice = {tap}\n")
+    assert rescue("mt", "--config", str(conf), "weof", "2").returncode == 0
+    status = rescue("--config", str(conf), "mt", "status")
+    assert status.returncode == 0, status.stderr
+    assert "File number=2, block number=0, partition=0." in status.stdout
+
+
+def test_device_and_config_are_accepted_after_the_command(tmp_path):
+    tap = tmp_path / "after.tap"
+    assert rescue("mt", "-f", str(tap), "weof", "1").returncode == 0
+    assert rescue("mt", "-f", str(tap), "rewind").returncode == 0
+    result = rescue("mt", "status", "-f", str(tap))
+    assert result.returncode == 0 and " BOT ONLINE" in result.stdout
+    # The one after the command wins, as the later of two -f does in tar.
+    other = tmp_path / "other.tap"
+    result = rescue("-f", str(other), "mt", "-f", str(tap), "tell")
+    assert (result.returncode, result.stdout) == (0, "At block 0.\n")
+    assert not other.exists()
+
+
+def test_json_error_is_one_object_on_stdout_and_one_line_on_stderr(tmp_path):
+    result = rescue("mt", "-f", str(tmp_path / "gone.tap"), "status", "--json")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "gone.tap" in result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == 2 and "gone.tap" in doc["errors"][0]
