@@ -51,13 +51,21 @@ def test_os_errors_name_the_path_without_traceback(mocker, capsys):
     assert capsys.readouterr().err == "rescue: /dev/nst9: No such file or directory\n"
 
 
-TAPE_COMMANDS = [["backup"], ["restore"], ["verify"], ["list"], ["label"], ["mt", "status"], ["catalog", "rebuild"]]
+TAPE_COMMANDS = [
+    ["backup"],
+    ["restore"],
+    ["verify"],
+    ["list"],
+    ["label"],
+    ["mt", "status"],
+    ["catalog", "rebuild"],
+]
 
 
 @pytest.mark.parametrize("command", TAPE_COMMANDS, ids=" ".join)
 def test_every_tape_command_shows_and_takes_device_after_the_command(command, capsys):
     with pytest.raises(SystemExit):
-        main([*command[:1] if command[0] == "mt" else command, "--help"])
+        main([*(command[:1] if command[0] == "mt" else command), "--help"])
     usage = capsys.readouterr().out.split("\n\n")[0]
     assert "-f DEVICE" in usage and "--config FILE" in usage
     args = build_parser().parse_args([*command, "-f", "night.tap", "--config", "/dev/null"])
