@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import configparser
+import os
+
 import pytest
 
 from rescue import config
@@ -86,7 +89,7 @@ def test_flags_override_the_file(tmp_path):
         ]
     )
     opts = options_from(args, config.load(path))
-    assert opts.record_size == 10240 and opts.excludes == ["a", "b"]
+    assert opts.record_size == 10240 and opts.exclude == ["a", "b"]
     assert opts.verify is False and opts.shrink_threshold == 0
 
 
@@ -145,3 +148,35 @@ def test_sizes_parse_like_tar_and_dd():
         1 << 20,
         10240,
     ]
+
+
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+CONTRIB_CONF = os.path.join(os.path.dirname(__file__), "..", "contrib", "rescue.conf")
+
+
+def test_readme_table_is_the_settings_table():
+    text = open(README, encoding="utf-8").read()
+    head = "| key in `[rescue]` | flag | default |\n| --- | --- | --- |\n"
+    rows = text.split(head, 1)[1].split("\n\n", 1)[0].splitlines()
+    assert rows == [s.readme_row() for s in config.SETTINGS]
+
+
+def test_contrib_example_sets_exactly_the_defined_keys():
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(CONTRIB_CONF, encoding="utf-8")
+    assert sorted(parser.options("rescue")) == sorted(config.BY_KEY)
+
+
+def test_every_backup_setting_has_a_flag_that_overrides_its_key(tmp_path):
+    flags = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["backup"]._actions}
+    for s in config.SETTINGS:
+        if s.backup:
+            assert s.option in flags[s.key].option_strings, s.key
+    assert "device" in flags  # -f DEVICE, the device of every command
+
+
+@pytest.mark.parametrize("flag", ["--retention", "--keep-catalogs"])
+def test_negative_counts_are_refused_naming_the_flag(tmp_path, flag):
+    args = build_parser().parse_args(["backup", flag, "-3"])
+    with pytest.raises(UsageError, match=f"^{flag}: -3 cannot be negative"):
+        options_from(args, config.Config())

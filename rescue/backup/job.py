@@ -35,12 +35,12 @@ import uuid
 from typing import IO, List, Optional, Tuple
 
 from rescue import __version__, db, layout
-from rescue.archive.tarformat import DEFAULT_RECORD_SIZE, check_record_size
+from rescue.archive.tarformat import check_record_size
 from rescue.archive.walk import plan_tree
 from rescue.archive.writer import write_archive
 from rescue.backup.catalogdir import newest_catalog, prune_catalogs
 from rescue.backup.guards import check_device, check_overwrite, check_shrink
-from rescue.config import DEFAULT_CATALOG_DIR, DEFAULT_SHRINK_THRESHOLD, DEFAULT_SPOOL_DIR
+from rescue.config import BackupSettings
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from rescue.pathmatch import DEFAULT_EXCLUDES
 from rescue.progress import Progress, human_bytes, human_duration
@@ -59,23 +59,14 @@ PRIORITY = ("etc", "boot", "root")  # first on tape after the dumps: what a rest
 
 
 @dataclasses.dataclass
-class BackupOptions:
-    record_size: int = DEFAULT_RECORD_SIZE
-    excludes: List[str] = dataclasses.field(default_factory=list)
-    default_excludes: bool = True
-    one_file_system: bool = False
-    catalog_dir: str = DEFAULT_CATALOG_DIR
-    spool_dir: str = DEFAULT_SPOOL_DIR
-    retention_days: int = 0
-    keep_catalogs: int = 0  # newest catalogs of this host kept in catalog_dir; 0 keeps all
-    shrink_threshold: float = DEFAULT_SHRINK_THRESHOLD  # percent; 0 turns the guard off
+class BackupOptions(BackupSettings):
+    """The settings of rescue.conf's [rescue] (rescue.config.SETTINGS: record_size, exclude, default_excludes,
+    one_file_system, catalog_dir, spool_dir, retention_days, keep_catalogs, shrink_threshold, verify, eject,
+    acls, xattrs) and the switches of one run."""
+
     force: bool = False  # write although the shrink guard refuses
     ignore_retention: bool = False  # overwrite a set inside its retention period
     allow_other_host: bool = False  # overwrite a set written by another host
-    verify: bool = False
-    eject: bool = False
-    acls: bool = True
-    xattrs: bool = True
     db_hooks: List[db.DbHook] = dataclasses.field(default_factory=list)
     host: Optional[str] = None  # default: this host's name
     layout: Optional[dict] = None  # default: a minimal layout (mounts, lsblk)
@@ -129,7 +120,7 @@ def walk_excludes(
     the archive"); and the dump directory (the fresh dumps are added first instead).  Default excludes (archived
     as empty directories, so the mount points come back): proc, sys, dev ... and every pseudo file system
     mounted below root."""
-    excludes = list(options.excludes)
+    excludes = list(options.exclude)
     own = [
         options.spool_dir,
         os.path.join(root, db.DUMP_ARCDIR),
@@ -225,7 +216,7 @@ def run_backup(
         record_size=options.record_size,
         retention_until=retention_until,
         dumps=[d.arcname for d in dumps],
-        excludes=default_excludes + list(options.excludes),
+        excludes=default_excludes + list(options.exclude),
     )
     work = os.path.join(options.catalog_dir, f".incoming-{backup_id}")
     _private_dir(work)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -21,47 +20,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("root", nargs="?", default="/", metavar="ROOT", help="tree to back up (default /)")
     cli.tape_arguments(p)
-    p.add_argument(
-        "--record-size", metavar="N", help="bytes per tape record: 262144, 256K, 512b (default 256K)"
-    )
-    p.add_argument("--exclude", metavar="PATTERN", action="append", default=[], help="leave out (repeatable)")
-    p.add_argument(
-        "--default-excludes",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="leave out proc, sys, dev, run, tmp, mnt, media, lost+found and mounted pseudo file systems "
-        "(default: yes)",
-    )
-    p.add_argument("--one-file-system", action=argparse.BooleanOptionalAction, default=None, help="as in tar")
-    p.add_argument(
-        "--catalog-dir", metavar="DIR", help=f"where catalogs are kept (default {config.DEFAULT_CATALOG_DIR})"
-    )
-    p.add_argument(
-        "--spool-dir", metavar="DIR", help=f"where dumps are spooled (default {config.DEFAULT_SPOOL_DIR})"
-    )
-    p.add_argument("--retention", metavar="DAYS", type=int, help="protect this set from overwriting for DAYS")
-    p.add_argument(
-        "--shrink-threshold", metavar="PERCENT", help="refuse a backup that shrank more (default 30; off)"
-    )
-    p.add_argument(
-        "--keep-catalogs",
-        metavar="N",
-        type=int,
-        help="keep the newest N catalogs of this host (default 0: all)",
-    )
+    config.add_flags(p)
     p.add_argument("--force", action="store_true", help="write although the shrink guard refuses")
     p.add_argument(
         "--ignore-retention", action="store_true", help="overwrite a tape inside its retention period"
     )
     p.add_argument("--allow-other-host", action="store_true", help="overwrite a tape written by another host")
-    p.add_argument(
-        "--verify", action=argparse.BooleanOptionalAction, default=None, help="read back and check"
-    )
-    p.add_argument("--eject", action=argparse.BooleanOptionalAction, default=None, help="unload when done")
-    p.add_argument("--acls", action=argparse.BooleanOptionalAction, default=None, help="store POSIX ACLs")
-    p.add_argument(
-        "--xattrs", action=argparse.BooleanOptionalAction, default=None, help="store extended attributes"
-    )
     p.add_argument(
         "--db",
         metavar="SPEC",
@@ -73,32 +37,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _pick(flag, configured):
-    return configured if flag is None else flag
-
-
-def options_from(args, cfg: config.Config) -> BackupOptions:
+def options_from(args, cfg) -> BackupOptions:
+    """The job's options: rescue.conf's settings with the flags given on top, and this run's switches."""
     return BackupOptions(
-        record_size=config.parse_size(args.record_size) if args.record_size else cfg.record_size,
-        excludes=cfg.exclude + list(args.exclude),
-        default_excludes=_pick(args.default_excludes, cfg.default_excludes),
-        one_file_system=_pick(args.one_file_system, cfg.one_file_system),
-        catalog_dir=args.catalog_dir or cfg.catalog_dir,
-        spool_dir=args.spool_dir or cfg.spool_dir,
-        retention_days=_pick(args.retention, cfg.retention_days),
-        keep_catalogs=_pick(args.keep_catalogs, cfg.keep_catalogs),
-        shrink_threshold=(
-            config.parse_percent(args.shrink_threshold)
-            if args.shrink_threshold is not None
-            else cfg.shrink_threshold
-        ),
+        **config.backup_settings(args, cfg),
         force=args.force,
         ignore_retention=args.ignore_retention,
         allow_other_host=args.allow_other_host,
-        verify=_pick(args.verify, cfg.verify),
-        eject=_pick(args.eject, cfg.eject),
-        acls=_pick(args.acls, cfg.acls),
-        xattrs=_pick(args.xattrs, cfg.xattrs),
         db_hooks=config.select_hooks(cfg, args.db, args.no_db),
     )
 

@@ -91,7 +91,8 @@ def test_write_protected_tape_is_refused(setup, monkeypatch, capsys):
     root, tap, rescue = setup
     open(tap, "wb").close()
     monkeypatch.setattr(
-        "rescue.cli.backup_cmd.open_tape", lambda dev, write: SimhTape(dev, write=write, write_protected=True)
+        "rescue.tape.operations.open_drive",
+        lambda dev, write: SimhTape(dev, write=write, write_protected=True),
     )
     assert rescue() == 2
     err = capsys.readouterr().err
@@ -105,7 +106,7 @@ def test_write_protected_tape_is_refused(setup, monkeypatch, capsys):
 def test_no_medium_is_refused_naming_the_device(setup, monkeypatch, capsys):
     root, tap, rescue = setup
     monkeypatch.setattr(
-        "rescue.cli.backup_cmd.open_tape",
+        "rescue.tape.operations.open_drive",
         lambda dev, write: FaultyTape(SimhTape(dev, write=write), offline_after=0),
     )
     assert rescue() == 2
