@@ -256,6 +256,33 @@ class Walker:
                     os.close(fd)
 
 
+@dataclasses.dataclass(frozen=True)
+class WalkSettings:
+    """What one walk takes in and leaves out (see the module docstring); the backup plans and writes with the
+    same object, so the plan counts exactly what the archive will hold."""
+
+    excludes: Sequence[str] = ()
+    default_excludes: Sequence[str] = ()
+    priority: Sequence[str] = ()
+    extra: Sequence[Tuple[str, str]] = ()
+    one_file_system: bool = False
+
+    def walker(self, root: str, on_warning: Report = _ignore, on_skip: Report = _ignore) -> Walker:
+        return Walker(
+            root,
+            excludes=self.excludes,
+            default_excludes=self.default_excludes,
+            priority=self.priority,
+            extra=self.extra,
+            one_file_system=self.one_file_system,
+            on_warning=on_warning,
+            on_skip=on_skip,
+        )
+
+
+EVERYTHING = WalkSettings()  # the whole tree: nothing left out, nothing first
+
+
 @dataclasses.dataclass
 class TreePlan:
     """What a walk would archive: members, data bytes, and both per top-level name ({name: [files, bytes]})."""
@@ -272,30 +299,13 @@ def data_bytes(st: os.stat_result) -> int:
     return allocated if allocated < size else size
 
 
-def plan_tree(
-    root: str,
-    *,
-    excludes: Sequence[str] = (),
-    default_excludes: Sequence[str] = (),
-    priority: Sequence[str] = (),
-    extra: Sequence[Tuple[str, str]] = (),
-    one_file_system: bool = False,
-    on_warning: Report = _ignore,
-) -> TreePlan:
+def plan_tree(root: str, walk: WalkSettings = EVERYTHING, *, on_warning: Report = _ignore) -> TreePlan:
     """Count members and data bytes without reading file data (the shrink guard and the ETA use it).
     Hard links after the first count as members without bytes, as the archive stores them."""
     plan = TreePlan()
     per_top = plan.per_top
     seen_links: set = set()
-    walker = Walker(
-        root,
-        excludes=excludes,
-        default_excludes=default_excludes,
-        priority=priority,
-        extra=extra,
-        one_file_system=one_file_system,
-        on_warning=on_warning,
-    )
+    walker = walk.walker(root, on_warning)
     S_ISREG, S_ISDIR = stat.S_ISREG, stat.S_ISDIR
     for path, _name, _dir_fd, st, _fd, _parent in walker:
         top = path.split("/", 1)[0]

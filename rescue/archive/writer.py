@@ -1,10 +1,10 @@
 """Write a directory tree to a tape as one POSIX pax archive that GNU tar extracts: the backup's hot path.
 
-    write_archive(tape, root, *, record_size=DEFAULT_RECORD_SIZE, excludes=(), default_excludes=(),
-                  priority=(), extra=(), one_file_system=False, on_member=None, progress=None,
-                  acls=True, xattrs=True, threaded=True) -> WriteResult
+    write_archive(tape, root, *, record_size=DEFAULT_RECORD_SIZE, walk=EVERYTHING, on_member=None,
+                  progress=None, acls=True, xattrs=True, threaded=True) -> WriteResult
 
-Algorithm.  The walk (rescue.archive.walk: extra trees, priority paths, then the rest; one lstat per entry)
+Algorithm.  The walk (rescue.archive.walk, as `walk` says: excludes, default excludes, priority paths, extra
+trees, one file system; extra trees first, priority paths, then the rest; one lstat per entry)
 yields entries; each becomes a Member, whose header blocks (rescue.archive.headers) and data go into fixed-size
 records (rescue.archive.record_writer: file data is read straight into the record buffer, a writer thread
 hashes and writes full records while the next file is read).  The SHA-256 of a regular file's data is
@@ -44,13 +44,13 @@ import errno
 import hashlib
 import os
 import stat
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from rescue.archive import tarformat as tf
 from rescue.archive.headers import HeaderEncoder, end_of_archive, sparse_map
 from rescue.archive.member import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, HARDLINK, SYMLINK, Member
 from rescue.archive.record_writer import RecordWriter
-from rescue.archive.walk import Walker
+from rescue.archive.walk import EVERYTHING, WalkSettings
 from rescue.archive.xattrs import NameCache, acl_texts, read_xattrs
 from rescue.errors import EXIT_OK, EXIT_PARTIAL
 
@@ -370,11 +370,7 @@ def write_archive(
     root: str,
     *,
     record_size: int = tf.DEFAULT_RECORD_SIZE,
-    excludes: Sequence[str] = (),
-    default_excludes: Sequence[str] = (),
-    priority: Sequence[str] = (),
-    extra: Sequence[Tuple[str, str]] = (),
-    one_file_system: bool = False,
+    walk: WalkSettings = EVERYTHING,
     on_member: Optional[Callable[[Member], None]] = None,
     progress=None,
     acls: bool = True,
@@ -384,16 +380,7 @@ def write_archive(
     """Archive `root` (and the `extra` trees first) to `tape`; see the module docstring."""
     rw = RecordWriter(tape, record_size, threaded=threaded)
     writer = _ArchiveWriter(rw, on_member, progress, acls, xattrs)
-    walker = Walker(
-        root,
-        excludes=excludes,
-        default_excludes=default_excludes,
-        priority=priority,
-        extra=extra,
-        one_file_system=one_file_system,
-        on_warning=writer.warn,
-        on_skip=writer.skip,
-    )
+    walker = walk.walker(root, on_warning=writer.warn, on_skip=writer.skip)
     try:
         for entry in walker:
             writer.add(entry)

@@ -6,7 +6,7 @@ import json
 import sys
 
 from rescue import cli, config
-from rescue.backup.job import BackupOptions, run_backup, summary_text
+from rescue.backup.job import BackupOptions, check_root, run_backup, summary_text
 
 
 def register(subparsers) -> None:
@@ -50,11 +50,12 @@ def options_from(args, cfg) -> BackupOptions:
 
 def run(args) -> int:
     options = options_from(args, cli.settings(args))
+    root = check_root(args.root)
     device = cli.device_of(args)
     # With the archive on stdout (-f -), the result (and a --json error) goes to stderr.
     stream = args.result_stream = sys.stderr if device == "-" else sys.stdout
     with cli.open_device(args, write=True) as tape:
-        result = run_backup(tape, args.root, options)
+        result = run_backup(tape, root, options)
     if args.json:
         json.dump(result.to_json(), stream, indent=2)
         stream.write("\n")

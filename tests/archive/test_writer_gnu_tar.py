@@ -11,6 +11,7 @@ import pytest
 
 from rescue.archive import tarformat as tf
 from rescue.archive.member import FILE, HARDLINK
+from rescue.archive.walk import WalkSettings
 from rescue.progress import Progress
 from tests.support import need, need_tool
 from tests.support.archive import IS_ROOT, build_tree, gnu_tar, snapshot, write_tree_archive
@@ -146,7 +147,7 @@ def test_dump_spool_and_priority_paths_come_first(tree, tmp_path):
     (spool / "mysql.sql").write_bytes(b"-- dump\n")
     archive = tmp_path / "a.tar"
     _, members = write_tree_archive(
-        tree, archive, extra=[(str(spool), "rescue-db")], priority=["usr/bin", "srv"]
+        tree, archive, walk=WalkSettings(extra=[(str(spool), "rescue-db")], priority=["usr/bin", "srv"])
     )
     paths = [m.path for m in members]
     assert paths[:2] == ["rescue-db", "rescue-db/mysql.sql"]
