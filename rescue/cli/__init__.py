@@ -106,7 +106,7 @@ def device_of(args) -> str:
 def open_device(args, write: bool = False) -> Tape:
     from rescue.tape.operations import open_drive
 
-    return open_drive(device_of(args), write=write)
+    return open_drive(device_of(args), write=write, online=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

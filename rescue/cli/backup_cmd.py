@@ -49,11 +49,11 @@ def options_from(args, cfg) -> BackupOptions:
 
 
 def run(args) -> int:
-    options = options_from(args, cli.settings(args))
-    root = check_root(args.root)
     device = cli.device_of(args)
     # With the archive on stdout (-f -), the result (and a --json error) goes to stderr.
     stream = args.result_stream = sys.stderr if device == "-" else sys.stdout
+    options = options_from(args, cli.settings(args))
+    root = check_root(args.root)
     with cli.open_device(args, write=True) as tape:
         result = run_backup(tape, root, options)
     if args.json:

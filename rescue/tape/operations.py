@@ -7,8 +7,8 @@
 
 `open_drive` opens a device as a drive behaves: `.tap` images and directory volumes remember their position and
 an `mt offline` between runs (keep_position), as the non-rewinding /dev/nst0 does by itself.  Every command
-opens its device through it, so a tape taken offline with `rescue mt offline` is offline for the next backup or
-restore too, until `rescue mt load`.
+opens its device through it, and the jobs with `online=True`: a tape taken offline with `rescue mt offline` is
+refused by the next backup, restore, verify or list ("drive offline"), until `rescue mt load`.
 
 COUNT is read as mt-st reads it (`parse_count`: decimal, 0x hex, 0 octal, a k/M/G multiplier).  Bad arguments
 raise UsageError naming the operation; the backends raise TapeError subclasses naming the device.
@@ -21,7 +21,7 @@ from typing import Optional, Union
 
 from rescue.errors import UsageError
 from rescue.tape import backend_kind, mtio, open_tape
-from rescue.tape.base import Tape, TapeStatus, UnsupportedError
+from rescue.tape.base import NoMediumError, Tape, TapeStatus, UnsupportedError
 
 # Operation -> (method, whether it writes, whether COUNT is used).  Names and aliases as in mt-st.
 OPERATIONS = {
@@ -164,11 +164,26 @@ def status_json(status: TapeStatus) -> dict:
     return out
 
 
-def open_drive(device: str, write: bool = False) -> Tape:
-    """Open `device` as a drive: images and directory volumes keep their position and offline state."""
-    if backend_kind(device, write) in ("simh", "dir"):
-        return open_tape(device, write=write, keep_position=True)
-    return open_tape(device, write=write)
+def open_drive(device: str, write: bool = False, online: bool = False) -> Tape:
+    """Open `device` as a drive: images and directory volumes keep their position and offline state.
+    With `online`, a drive that is offline (no tape, or an image taken offline by `mt offline`) is refused."""
+    if backend_kind(device, write) not in ("simh", "dir"):
+        # A drive reports a missing tape itself (st: ENOMEDIUM on the first access); a stream has no status.
+        return open_tape(device, write=write)
+    tape = open_tape(device, write=write, keep_position=True)
+    if online:
+        try:
+            up = tape.status().online
+        except BaseException:
+            tape.close()
+            raise
+        if not up:
+            tape.close()
+            raise NoMediumError(
+                f"{device}: drive offline (no tape loaded, or taken offline with `mt offline`); load the tape "
+                "(`rescue mt load` for an image or directory) and retry"
+            )
+    return tape
 
 
 def run_operation(device: str, op: str, count: Optional[int] = None) -> OperationResult:

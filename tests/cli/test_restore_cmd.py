@@ -172,7 +172,7 @@ def many(tmp_path_factory):
     full = base / "full"
     full.mkdir()
     assert main(["-f", tap, "restore", "-C", str(full)]) == 0
-    return {"tap": tap, "bare": bare, "full": tree_state(str(full))}
+    return {"tap": tap, "bare": bare, "tar": tar, "full": tree_state(str(full))}
 
 
 @pytest.mark.parametrize(
@@ -240,3 +240,47 @@ def test_dry_run_into_a_missing_target_is_one_error_line(world, tmp_path, capsys
     line = one_error_line(err)
     assert "does not exist" in line and "mount" in line
     assert "rescue backup of host" not in err  # said before the label was read
+
+
+def test_sigterm_ends_like_sigint_keeping_the_journal_then_resume_completes(many, tmp_path):
+    """`systemctl stop` sends SIGTERM: one line, exit 2, the journal kept.  The archive comes through a pipe we
+    hold open, so the restore is certainly in the middle when the signal arrives."""
+    target = tmp_path / "t"
+    target.mkdir()
+    journal = target / ".rescue-restore.journal"
+    data = open(many["tar"], "rb").read()
+    cmd = [sys.executable, "-m", "rescue", "-f", "-", "restore", "-C", str(target)]
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = subprocess.Popen(
+        cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    proc.stdin.write(data[: len(data) // 2])
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_bytes().count(b"\n") > 100):
+        time.sleep(0.01)
+    time.sleep(0.3)  # it has read all it was given and waits for more
+    assert proc.poll() is None
+    os.kill(proc.pid, signal.SIGTERM)
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    proc.stdin.close()
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == "rescue: terminated (SIGTERM)" and "Traceback" not in err
+    assert journal.exists() and journal.read_bytes().count(b"\n") > 100
+    result = subprocess.run(cmd + ["--resume"], env=env, input=data, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert tree_state(str(target)) == many["full"]
+
+
+def test_restore_refuses_an_image_taken_offline(world, tmp_path, capsys):
+    tap = tmp_path / "off.tap"
+    tap.write_bytes(open(world["tap"], "rb").read())
+    assert main(["mt", "-f", str(tap), "offline"]) == 0
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "restore", "-f", str(tap), "-C", str(tmp_path / "t"))
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"rescue: {tap}: drive offline") and "rescue mt load" in err
+    assert main(["mt", "-f", str(tap), "load"]) == 0
+    (tmp_path / "t").mkdir()
+    assert run_cli(capsys, "restore", "-f", str(tap), "-C", str(tmp_path / "t"))[0] == 0
