@@ -1,11 +1,15 @@
 """Progress of long work: one redrawn line on a terminal, plain periodic log lines otherwise.
 
 Messages and progress go to stderr; stdout is for results.  Jobs call `update()` as often as they like: output
-is rate-limited here, so the hot path only adds two integers.
+is rate-limited here, so the hot path only adds two integers.  `unit` names what the count counts ("files",
+"members"), so a job's progress and its summary use the same word for the same number.  On a terminal the line
+fits its width (a line longer than the terminal would wrap and the redraw would scroll): the rate goes first,
+then the count; bytes, percentage and ETA stay as long as they fit.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import IO, Optional
@@ -37,6 +41,8 @@ class Progress:
         stream: Optional[IO[str]] = None,
         interval: Optional[float] = None,
         clock=time.monotonic,
+        unit: str = "files",
+        width: Optional[int] = None,
     ):
         self.what = what
         self.total_bytes = total_bytes
@@ -45,6 +51,8 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval if interval is not None else (0.5 if self.tty else 30.0)
         self.clock = clock
+        self.unit = unit
+        self.width = width  # None: the terminal's width, asked at each redraw (it may be resized)
         self.start = clock()
         self._last = self.start
         self.bytes = 0
@@ -58,22 +66,38 @@ class Progress:
             self._last = now
             self._emit(now, final=False)
 
-    def line(self, now: Optional[float] = None) -> str:
+    def line(self, now: Optional[float] = None, width: Optional[int] = None) -> str:
+        """The progress line; with `width`, at most width - 1 characters (the cursor needs the last column)."""
         now = self.clock() if now is None else now
         elapsed = max(now - self.start, 1e-9)
         rate = self.bytes / elapsed
-        parts = [f"{self.what}: {human_bytes(self.bytes)}"]
+        head = f"{self.what}: {human_bytes(self.bytes)}"
         if self.total_bytes:
-            parts[0] += f" of {human_bytes(self.total_bytes)} ({100 * self.bytes / self.total_bytes:.0f}%)"
-        files = f"{self.files} files" if not self.total_files else f"{self.files}/{self.total_files} files"
-        parts.append(files)
-        parts.append(f"{human_bytes(rate)}/s")
+            head += f" of {human_bytes(self.total_bytes)} ({100 * self.bytes / self.total_bytes:.0f}%)"
+        count = f"{self.files}" if not self.total_files else f"{self.files}/{self.total_files}"
+        parts = [head, f"{count} {self.unit}", f"{human_bytes(rate)}/s"]
         if self.total_bytes and rate > 0 and self.bytes < self.total_bytes:
             parts.append(f"ETA {human_duration((self.total_bytes - self.bytes) / rate)}")
-        return ", ".join(parts)
+        text = ", ".join(parts)
+        if width is None:
+            return text
+        for drop in (2, 1):  # the rate, then the count
+            if len(text) < width or len(parts) <= drop:
+                break
+            del parts[drop]
+            text = ", ".join(parts)
+        return text[: max(width - 1, 1)]
+
+    def _terminal_width(self) -> int:
+        if self.width is not None:
+            return self.width
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 80
+        except (OSError, AttributeError, ValueError):
+            return 80
 
     def _emit(self, now: float, final: bool) -> None:
-        text = self.line(now)
+        text = self.line(now, self._terminal_width() if self.tty else None)
         if self.tty:
             self.stream.write("\r\x1b[K" + text + ("\n" if final else ""))
         else:

@@ -285,7 +285,9 @@ class BackupJob:
         """The archive and, member by member, the catalog and the file list built from the writer's report."""
         lister = VerboseLister()
         plan = self.plan
-        progress = Progress("backup", total_bytes=plan.bytes, total_files=plan.files, stream=self.out)
+        progress = Progress(
+            "backup", total_bytes=plan.bytes, total_files=plan.files, stream=self.out, unit="members"
+        )
         header = {"backup_id": label.backup_id, "record_size": label.record_size, "host": label.host}
         header["created"] = label.created
         catalog_path = self.catalog_file(self.work)

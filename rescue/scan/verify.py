@@ -148,6 +148,15 @@ def compare_live(member: Member, root: str, digest: Optional[str]) -> List[str]:
     return out
 
 
+def catalog_totals(path: str):
+    """(members, file data bytes) the catalog names: the totals of verify's progress line and its ETA."""
+    members = data = 0
+    for m in open_catalog(path)[1]:
+        members += 1
+        data += m.size if m.type == FILE else 0
+    return members, data
+
+
 class _Verify:
     def __init__(self, tape: Tape, options: VerifyOptions):
         self.tape = tape
@@ -221,7 +230,8 @@ class _Verify:
 
         if catalog_path is not None:
             pending = next_expected()
-        progress = Progress("verify", stream=self.out)
+        members, data = catalog_totals(catalog_path) if catalog_path is not None else (None, None)
+        progress = Progress("verify", data, members, stream=self.out, unit="members")
         truncated: List[TruncatedArchiveError] = []
         for entry in _until_truncated(reader, truncated):
             m = entry.member
