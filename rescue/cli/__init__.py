@@ -31,6 +31,7 @@ from typing import List, Optional
 
 from rescue import __version__, config
 from rescue.errors import EXIT_FATAL, RescueError
+from rescue.names import json_safe
 from rescue.tape.base import Tape
 
 
@@ -159,6 +160,8 @@ def _fail(args, message: str, exit_code: int, trace: bool = True) -> int:
     print(f"rescue: {message}", file=sys.stderr)
     if getattr(args, "json", False) is True:
         stream = getattr(args, "result_stream", None) or sys.stdout
-        stream.write(json.dumps({"exit_code": exit_code, "errors": [message]}) + "\n")
+        stream.write(
+            json.dumps(json_safe({"exit_code": exit_code, "errors": [message]}), ensure_ascii=False) + "\n"
+        )
         stream.flush()
     return exit_code

@@ -9,6 +9,7 @@ import tempfile
 
 from rescue import cli
 from rescue.errors import EXIT_FATAL, EXIT_OK, RescueError
+from rescue.names import json_safe, path_argument
 from rescue.pathmatch import PathMatcher
 from rescue.tapeset.catalog import open_catalog
 from rescue.tapeset.catalog_tape import CATALOG_NAME, read_catalog
@@ -34,7 +35,7 @@ def register(subparsers) -> None:
 
 def _print(path: str, args) -> int:
     _, members = open_catalog(path)
-    matcher = PathMatcher(includes=args.paths)
+    matcher = PathMatcher(includes=[path_argument(p) for p in args.paths])
     unseen = {p: PathMatcher(includes=[p]) for p in matcher.includes}
     lister = VerboseLister()
     out = sys.stdout
@@ -45,7 +46,7 @@ def _print(path: str, args) -> int:
             for p in [p for p, one in unseen.items() if one.included(m.path)]:
                 del unseen[p]
         if args.json:
-            out.write(json.dumps(m.to_json(), ensure_ascii=False) + "\n")
+            out.write(json.dumps(json_safe(m.to_json()), ensure_ascii=False) + "\n")
         else:
             out.write(lister.line(m) + "\n")
     for p in unseen:

@@ -6,6 +6,8 @@ import argparse
 import json
 
 from rescue import cli
+from rescue.errors import UsageError
+from rescue.names import json_safe, path_argument
 from rescue.restore.job import DEFAULT_TARGET, RestoreOptions, run_restore
 
 EPILOG = """\
@@ -79,8 +81,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    if args.seek_threshold is not None and args.seek_threshold < 0:
+        raise UsageError(
+            f"--seek-threshold: {args.seek_threshold} cannot be negative (0 seeks over every gap)"
+        )
     options = RestoreOptions(
-        paths=list(args.paths),
+        paths=[path_argument(p) for p in args.paths],
         target=args.target,
         excludes=list(args.exclude),
         default_excludes=not args.no_default_excludes,
@@ -96,5 +102,5 @@ def run(args) -> int:
     with cli.open_device(args) as tape:
         result = run_restore(tape, options)
     if args.json:
-        print(json.dumps(result.to_json()))
+        print(json.dumps(json_safe(result.to_json()), ensure_ascii=False))
     return result.exit_code

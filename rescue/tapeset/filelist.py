@@ -3,6 +3,7 @@
 GNU tar's list.c (print_header): mode string, "user/group", the size right-aligned so that "user/group size"
 fills a column that starts 19 wide and only grows, the local time as "YYYY-MM-DD HH:MM", the name, then
 " -> target" for symlinks or " link to target" for hard links.  Devices show "major,minor" in place of the size.
+Names are escaped as tar prints them (rescue.names.list_name: `\n`, `\t`, `\\`, octal for other bytes).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 
 from rescue.archive.member import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, HARDLINK, SYMLINK, Member
+from rescue.names import list_name
 
 _TYPE_CHAR = {DIR: "d", SYMLINK: "l", HARDLINK: "h", CHARDEV: "c", BLOCKDEV: "b", FIFO: "p"}
 
@@ -64,9 +66,9 @@ class VerboseLister:
             modes = self._modes[(m.type, m.mode)] = mode_string(m.type, m.mode)
         stamp = self._stamp(m.mtime_ns)
         text = f"{modes} {user}/{group} {size:>{self.ugswidth - pad + len(size)}} {stamp} "
-        text += m.path + ("/" if m.type == DIR else "")
+        text += list_name(m.path) + ("/" if m.type == DIR else "")
         if m.type == SYMLINK:
-            text += f" -> {m.linkname}"
+            text += f" -> {list_name(m.linkname)}"
         elif m.type == HARDLINK:
-            text += f" link to {m.linkname}"
+            text += f" link to {list_name(m.linkname)}"
         return text

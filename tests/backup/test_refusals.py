@@ -92,7 +92,7 @@ def test_write_protected_tape_is_refused(setup, monkeypatch, capsys):
     open(tap, "wb").close()
     monkeypatch.setattr(
         "rescue.tape.operations.open_drive",
-        lambda dev, write: SimhTape(dev, write=write, write_protected=True),
+        lambda dev, write, online: SimhTape(dev, write=write, write_protected=True),
     )
     assert rescue() == 2
     err = capsys.readouterr().err
@@ -107,7 +107,7 @@ def test_no_medium_is_refused_naming_the_device(setup, monkeypatch, capsys):
     root, tap, rescue = setup
     monkeypatch.setattr(
         "rescue.tape.operations.open_drive",
-        lambda dev, write: FaultyTape(SimhTape(dev, write=write), offline_after=0),
+        lambda dev, write, online: FaultyTape(SimhTape(dev, write=write), offline_after=0),
     )
     assert rescue() == 2
     err = capsys.readouterr().err

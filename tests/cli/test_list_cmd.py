@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -12,6 +13,7 @@ from rescue.tape.simh import SimhTape
 from rescue.tapeset.catalog import open_catalog
 from tests.support import need_tool
 from tests.support.backups import backup, make_tree
+from tests.support.tapes import split_tape
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def test_list_from_tape_reads_only_label_and_catalog(night, monkeypatch, capsys)
     tap, result = night
     opened = []
 
-    def counting_open(dev, write=False):
+    def counting_open(dev, write=False, online=False):
         opened.append(SimhTape(dev, write=write))
         return opened[-1]
 
@@ -108,3 +110,69 @@ def test_plain_tar_tape_has_no_label_to_list(tmp_path, capsys, monkeypatch):
     assert main(["-f", tap, "list", "--config", "/dev/null"]) == 2
     assert "no rescue label" in capsys.readouterr().err
     assert main(["-f", tap, "label", "--config", "/dev/null"]) == 2
+
+
+ODD_NAMES = [
+    b"nl\nx",
+    b"tab\tx",
+    b"back\\x",
+    b"ctl\x01x",
+    b"del\x7fx",
+    b"bad\xe9x",
+    "caf\u00e9".encode(),
+    b"sp ace",
+]
+
+
+@pytest.fixture
+def odd_set(tmp_path):
+    need_tool("tar")
+    root = tmp_path / "odd"
+    (root / "d").mkdir(parents=True)
+    for name in ODD_NAMES:
+        with open(os.path.join(os.fsencode(root / "d"), name), "wb") as f:
+            f.write(name)
+    tap = tmp_path / "odd.tap"
+    conf = tmp_path / "rescue.conf"
+    conf.write_text(
+        f"[rescue]\nrecord_size = 10K\ncatalog_dir = {tmp_path / 'cat'}\nspool_dir = {tmp_path / 'sp'}\n"
+    )
+    assert main(["-f", str(tap), "backup", str(root), "--config", str(conf)]) == 0
+    return tap, conf
+
+
+def test_list_escapes_names_as_gnu_tar_tv_does(odd_set, tmp_path, capsys):
+    tap, conf = odd_set
+    capsys.readouterr()
+    assert main(["list", "-f", str(tap), "--config", str(conf)]) == 0
+    ours = capsys.readouterr().out.splitlines()
+    archive = split_tape(str(tap), str(tmp_path))[1]
+    env = dict(os.environ, LC_ALL="C.UTF-8", TZ=os.environ.get("TZ", "UTC"))
+    tar = subprocess.run(["tar", "-tvf", archive, "-b", "20"], capture_output=True, env=env)
+    assert tar.returncode == 0, tar.stderr
+    theirs = tar.stdout.decode("utf-8").splitlines()
+    assert [line.split(" ", 5)[-1] for line in ours] == [line.split(" ", 5)[-1] for line in theirs]
+    assert any(line.endswith("d/nl\\nx") for line in ours) and any(
+        line.endswith("d/bad\\351x") for line in ours
+    )
+
+
+def test_list_json_is_utf8_and_its_names_select_the_member_again(odd_set, tmp_path, capsys):
+    tap, conf = odd_set
+    capsys.readouterr()
+    assert main(["list", "-f", str(tap), "--json", "--config", str(conf)]) == 0
+    raw = capsys.readouterr().out.encode("utf-8")  # a lone surrogate would not encode
+    docs = [json.loads(line) for line in raw.decode("utf-8", "strict").splitlines()]
+    paths = {d["path"] for d in docs}
+    assert {"d/bad\\351x", "d/back\\\\x", "d/nl\nx", "d/caf\u00e9"} <= paths
+    for shown in ("d/bad\\351x", "d/back\\\\x"):
+        assert main(["list", "-f", str(tap), "--json", "--config", str(conf), shown]) == 0
+        assert [json.loads(line)["path"] for line in capsys.readouterr().out.splitlines()] == [shown]
+    target = tmp_path / "t"
+    target.mkdir()
+    code = main(
+        ["restore", "-f", str(tap), "-C", str(target), "--json", "--config", str(conf), "d/bad\\351x"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and json.loads(out)["exit_code"] == 0
+    assert os.listdir(os.fsencode(target / "d")) == [b"bad\xe9x"]

@@ -284,3 +284,11 @@ def test_restore_refuses_an_image_taken_offline(world, tmp_path, capsys):
     assert main(["mt", "-f", str(tap), "load"]) == 0
     (tmp_path / "t").mkdir()
     assert run_cli(capsys, "restore", "-f", str(tap), "-C", str(tmp_path / "t"))[0] == 0
+
+
+def test_negative_seek_threshold_is_refused_before_the_tape_is_read(world, tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys, "-f", world["tap"], "restore", "-C", str(tmp_path), "--seek-threshold", "-5"
+    )
+    assert (code, out) == (2, "")
+    assert err == "rescue: --seek-threshold: -5 cannot be negative (0 seeks over every gap)\n"
