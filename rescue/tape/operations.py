@@ -130,7 +130,9 @@ def parse_count(text: str) -> int:
     multiplier = {"k": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
     digits = text[:-1] if multiplier != 1 else text
     try:
-        value = int(digits, 0)
+        # strtol(..., 0) as mt-st uses it: a leading 0 is octal (Python's base 0 refuses "010").
+        octal = len(digits) > 1 and digits[0] == "0" and digits[1:].isdigit()
+        value = int(digits, 8) if octal else int(digits, 0)
     except ValueError:
         raise ValueError(f"bad count {text!r}; give a number") from None
     return value * multiplier

@@ -150,18 +150,6 @@ def test_fsfm_and_bsfm_stop_at_the_filemark(tmp_path, capsys):
     assert mt(capsys, tap, "tell")[1] == "At block 2.\n"
 
 
-def test_drive_only_operations_go_to_st_and_are_refused_on_images(tmp_path, capsys, mocker):
-    from rescue.tape import mtio
-    from rescue.tape.operations import apply
-
-    drive = mocker.Mock(kind="st")
-    apply(drive, "wset", 2)
-    apply(drive, "fsfm", 3)
-    assert drive.mtop.call_args_list == [mocker.call(mtio.MTWSM, 2), mocker.call(mtio.MTFSFM, 3)]
-    code, _, err = mt(capsys, tmp_path / "w.tap", "wset", "1")
-    assert code == 2 and "needs a tape drive" in err
-
-
 def test_mt_uses_the_device_named_in_rescue_conf(tmp_path, monkeypatch):
     monkeypatch.delenv("TAPE", raising=False)
     tap = tmp_path / "conf.tap"
