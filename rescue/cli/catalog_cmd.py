@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rescue import cli
+from rescue.names import json_safe
 from rescue.scan.rebuild import rebuild_catalog
 
 DEFAULT_OUTPUT = "catalog.jsonl.gz"
@@ -38,5 +39,5 @@ def run_rebuild(args) -> int:
     with cli.open_device(args) as tape:
         result = rebuild_catalog(tape, args.output)
     if args.json:
-        print(json.dumps(result.to_json()))
+        print(json.dumps(json_safe(result.to_json()), ensure_ascii=False))
     return result.exit_code

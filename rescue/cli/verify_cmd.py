@@ -6,6 +6,7 @@ import io
 import json
 
 from rescue import cli
+from rescue.names import json_safe
 from rescue.scan.verify import VerifyOptions, run_verify
 
 
@@ -35,5 +36,5 @@ def run(args) -> int:
     with cli.open_device(args) as tape:
         result = run_verify(tape, options)
     if args.json:
-        print(json.dumps(result.to_json()))
+        print(json.dumps(json_safe(result.to_json()), ensure_ascii=False))
     return result.exit_code
