@@ -19,10 +19,10 @@
     type = mariadb
     defaults_file = /etc/rescue/mariadb.cnf
 
-The keys of [rescue] are defined once, in SETTINGS (key, type, default, flag, help): `Config`, `BackupSettings`
-(the base of rescue.backup.job.BackupOptions), the reader of this file, the flags of `rescue backup`
-(`add_flags`, `backup_settings`) and the README's table (`Setting.readme_row`, checked by the tests) are made
-from it.  Every key has a command line flag (`--record-size`, `--exclude`, `--db mariadb,defaults_file=..`) and
+The keys of [rescue] are defined once, in SETTINGS (key, type, default, flag, help), and everything else is
+made of it: `Config`, `BackupSettings` (the base of rescue.backup.job.BackupOptions), the reader of this file,
+the flags of `rescue backup` (`add_flags`, `backup_settings`) and the README's table (`Setting.readme_row`,
+checked by the tests).  Every key has a command line flag (`--record-size`, `--exclude`, `--db mariadb,defaults_file=..`) and
 the flag wins.  A missing default file is fine (built-in defaults); a file named with --config must exist.
 Unknown keys are errors, so a typo never silently disables a guard.  Passwords are refused here: they belong in
 the option file or passfile a hook names.
