@@ -58,6 +58,19 @@ def _checkout_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, with the commit looked up only when asked (it may run git: not on every start)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(
+            option_strings, dest, nargs=0, help="print the version and the source commit, then exit"
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_string())
+        parser.exit()
+
+
 def command_modules() -> List[str]:
     """The `*_cmd` modules beside this file, in name order: adding a command is adding a file."""
     names = [m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")]
@@ -119,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tape_arguments(parser, default=None)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    parser.add_argument("--version", action="version", version=version_string())
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in command_modules():
         importlib.import_module(f"{__name__}.{name}").register(sub)
