@@ -17,12 +17,8 @@ from typing import Iterable, Iterator, Optional
 from rescue.archive.member import Member
 from rescue.archive.reader import ArchiveReader
 from rescue.archive.record_reader import BadRecordError
-from rescue.errors import RescueError
 from rescue.restore.plan import Plan, Selection
-
-
-class CatalogMismatchError(RescueError):
-    """The catalog does not describe the tape in the drive."""
+from rescue.tapeset.opener import CatalogMismatchError
 
 
 class CatalogPass:

@@ -3,10 +3,10 @@
 Algorithm:
 1. Check the target before the tape moves (rescue.restore.target): it must exist; a non-empty one needs `--yes`
    (or `--resume`, whose journal must be of the same selection), `/` needs `--yes` or a typed confirmation.
-2. Read the label (tape file 0). A rescue tape names its host, date, record size and the tape files of archive
-   and catalog; a plain GNU tar tape has no label and its archive is tape file 0.
-3. Find a catalog: `--catalog FILE`, else tape file 2 of a rescue tape. A catalog that belongs to another
-   backup (its backup id or record size differ from the label's) is refused before anything is written.
+2-3. Open the set (rescue.tapeset.opener, the policy verify, list and rebuild share): the label (tape file 0),
+   the archive's tape file, and a catalog (`--catalog FILE`, else the tape's own) that agrees with the label.
+   A damaged or missing catalog on the tape is no catalog (the reason is said); one of another backup, or of
+   another record size, is refused before anything is written.
 4. Plan (rescue.restore.plan): the selected members in tape order, in runs with a seek between runs whose gap
    exceeds the threshold, and the members and bytes per PATH; a PATH that matches nothing is named. Print the
    plan, compare it with the target's free space and inodes; `--dry-run` stops here, having written nothing.
@@ -29,8 +29,7 @@ import contextlib
 import os
 import socket
 import sys
-import tempfile
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 from rescue.archive.extract import Extractor
 from rescue.archive.member import DIR, FILE, Member
@@ -41,7 +40,7 @@ from rescue.pathmatch import DEFAULT_EXCLUDES, PathMatcher
 from rescue.progress import Progress, human_bytes
 from rescue.restore import finalize, target
 from rescue.restore import journal as journal_mod
-from rescue.restore.catalog_pass import CatalogMismatchError, CatalogPass
+from rescue.restore.catalog_pass import CatalogPass
 from rescue.restore.options import DEFAULT_TARGET, RestoreOptions, RestoreResult
 from rescue.restore.plan import (
     DISK_READ_RATE,
@@ -52,18 +51,11 @@ from rescue.restore.plan import (
     Plan,
     plan_restore,
 )
-from rescue.tape.base import EndOfDataError, MediumError, Tape
-from rescue.tapeset.catalog import open_catalog
-from rescue.tapeset.catalog_tape import CATALOG_NAME, read_catalog
-from rescue.tapeset.label import Label, read_label
-from rescue.tapeset.smalltar import VolumeError
+from rescue.tape.base import Tape
+from rescue.tapeset.label import Label
+from rescue.tapeset.opener import TapeSet, catalog_path, open_set
 
 __all__ = ["DEFAULT_TARGET", "RestoreOptions", "RestoreResult", "catalog_path", "run_restore"]
-
-
-def catalog_path(path: str) -> str:
-    """`--catalog` names a catalog.jsonl.gz, or the directory holding one (what backup keeps per set)."""
-    return os.path.join(path, CATALOG_NAME) if os.path.isdir(path) else path
 
 
 class _Job:
@@ -81,6 +73,7 @@ class _Job:
         )
         self.target = os.path.abspath(options.target)
         self.label: Optional[Label] = None
+        self.tapeset: Optional[TapeSet] = None
         self.progress: Optional[Progress] = None
         self.problems = 0  # per-file problems the extractor reported
         self.state: Optional[journal_mod.JournalState] = None  # what the interrupted run did (--resume)
@@ -295,23 +288,10 @@ class _Job:
                 self.say(line)
 
     # with a catalog ----------------------------------------------------------------------------------------
-    def run_catalog(self, catalog_path: str, archive_file: int) -> None:
-        header, _ = open_catalog(catalog_path)
-        record_size = header.get("record_size") or (self.label.record_size if self.label else 0)
-        if self.label is not None:
-            if header.get("backup_id") and header.get("backup_id") != self.label.backup_id:
-                raise CatalogMismatchError(
-                    f"{catalog_path}: catalog of backup {header.get('backup_id')}, but the tape holds backup "
-                    f"{self.label.backup_id}; use the tape's own catalog or restore with --no-catalog"
-                )
-            if record_size != self.label.record_size:
-                raise CatalogMismatchError(
-                    f"{catalog_path}: catalog record size {record_size} differs from the tape's "
-                    f"{self.label.record_size}; restore with --no-catalog"
-                )
-
-        def members() -> Iterator[Member]:
-            return open_catalog(catalog_path)[1]
+    def run_catalog(self, archive_file: int) -> None:
+        # rescue.tapeset.opener has checked the catalog against the label.
+        record_size = self.tapeset.record_size or 0
+        members = self.tapeset.members
 
         disk = self.tape.kind != "st"
         selection, plan = plan_restore(
@@ -335,7 +315,7 @@ class _Job:
         self.check_space(plan)
         if self.o.dry_run:
             return
-        self.start_pass(header.get("backup_id"), archive_file)
+        self.start_pass(self.tapeset.backup_id, archive_file)
         self.progress = Progress("restore", total_bytes=plan.bytes, total_files=plan.files, stream=self.out)
         try:
             try:
@@ -358,7 +338,7 @@ class _Job:
         )
         if self.o.dry_run:
             return
-        reader = self.start_pass(self.label.backup_id if self.label else None, archive_file)
+        reader = self.start_pass(self.tapeset.backup_id, archive_file)
         self.progress = Progress("restore", stream=self.out)
         tally = PathTally(self.matcher)
         try:
@@ -396,34 +376,19 @@ class _Job:
     # entry -------------------------------------------------------------------------------------------------
     def run(self) -> RestoreResult:
         self.check_target()  # before the tape moves: a wrong or unmounted target is said in a second
-        self.label = read_label(self.tape)
-        if self.label is not None:
-            self.show_label()
-            archive_file = self.label.archive_file
-        else:
-            archive_file = 0
-        if self.o.no_catalog:
-            self.run_stream(archive_file, "--no-catalog")
-        elif self.o.catalog:
-            path = catalog_path(self.o.catalog)
-            header, _ = open_catalog(path)
-            if self.label is None:
-                archive_file = int(header.get("archive_file", 0))
-            self.run_catalog(path, archive_file)
-        elif self.label is not None:
-            with tempfile.TemporaryDirectory(prefix="rescue-catalog-") as spool:
-                try:
-                    files = read_catalog(self.tape, self.label, spool)
-                except (VolumeError, EndOfDataError, MediumError) as e:
-                    # A backup that died before its catalog, or a damaged catalog: the archive is still there.
-                    self.say(f"rescue: {e}")
-                    self.run_stream(archive_file, f"{self.tape.name}: no usable catalog on the tape")
-                else:
-                    self.run_catalog(files.catalog, archive_file)
-        else:
-            self.run_stream(
-                archive_file, f"{self.tape.name}: no rescue label and no catalog found (a plain tar tape)"
-            )
+        o = self.o
+        with open_set(
+            self.tape, catalog=o.catalog, no_catalog=o.no_catalog, archive_file=o.archive_file
+        ) as ts:
+            self.tapeset, self.label = ts, ts.label
+            if self.label is not None:
+                self.show_label()
+            for text in ts.warnings:
+                self.warn(text)
+            if ts.catalog is not None:
+                self.run_catalog(ts.archive_file)
+            else:
+                self.run_stream(ts.archive_file, ts.no_catalog_reason)
         r = self.result
         if not r.dry_run:
             self.say(

@@ -21,6 +21,7 @@ class RestoreOptions:
     excludes: List[str] = dataclasses.field(default_factory=list)
     default_excludes: bool = True
     catalog: Optional[str] = None  # a catalog.jsonl.gz to use instead of the tape's
+    archive_file: Optional[int] = None  # the archive's tape file, where the label cannot say (--archive-file)
     no_catalog: bool = False  # one streaming pass, no seeking
     dry_run: bool = False
     resume: bool = False

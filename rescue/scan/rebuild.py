@@ -1,7 +1,8 @@
 """`catalog rebuild`: scan a tape written by anything once and write a catalog, so later restores can seek.
 
 The tape may be a rescue set (its label names the archive's tape file and the backup id) or a plain GNU tar tape
-(the archive is tape file 0), in any format and record size GNU tar writes. Every member's first-header position
+(the archive is tape file 0), in any format and record size GNU tar writes; rescue.tapeset.opener decides which
+(a damaged label included), `--archive-file N` overrides. Every member's first-header position
 comes from the reader (rescue.archive.reader), every regular file's SHA-256 from its data as read; the catalog's
 record size is the size of the records the tape returned (GNU tar's blocking factor times 512). The header adds
 `archive_file`, so `restore --catalog FILE` on a tape without a label knows where the archive is.
@@ -29,7 +30,7 @@ from rescue.archive.record_reader import BadRecordError
 from rescue.errors import EXIT_OK, EXIT_PARTIAL, RescueError
 from rescue.tape.base import Tape
 from rescue.tapeset.catalog import CatalogWriter, open_catalog
-from rescue.tapeset.label import read_label
+from rescue.tapeset.opener import open_set
 
 
 class RecordSizes:
@@ -94,28 +95,33 @@ def _scan(reader: ArchiveReader, scan: CatalogWriter, result: RebuildResult, war
         result.bytes += member.size if member.type == FILE else 0
 
 
-def rebuild_catalog(tape: Tape, output: str, messages: Optional[IO[str]] = None) -> RebuildResult:
-    """Scan the archive on `tape` once and write its catalog to `output`."""
+def rebuild_catalog(
+    tape: Tape, output: str, messages: Optional[IO[str]] = None, archive_file: Optional[int] = None
+) -> RebuildResult:
+    """Scan the archive on `tape` once and write its catalog to `output` (the archive is where
+    rescue.tapeset.opener finds it, or tape file `archive_file`)."""
     out = messages if messages is not None else sys.stderr
     result = RebuildResult(output=output)
 
     def warn(where: str, message: str) -> None:
-        text = f"{where}: {message}"
+        text = message if message.startswith(f"{where}: ") else f"{where}: {message}"
         result.warnings.append(text)
         print(f"rescue: warning: {text}", file=out, flush=True)
 
-    label = read_label(tape)
-    archive_file = label.archive_file if label is not None else 0
-    if label is not None:
-        print(
-            f"{tape.name}: rescue backup of {label.host}, {label.created} (backup id {label.backup_id})",
-            file=out,
-        )
-        if archive_file != 1:
-            tape.rewind()
-            tape.space_files(archive_file)
-    else:
-        print(f"{tape.name}: no rescue label; reading tape file 0 as a tar archive", file=out)
+    with open_set(tape, no_catalog=True, archive_file=archive_file) as ts:
+        label, archive_file = ts.label, ts.archive_file
+        if label is not None:
+            print(
+                f"{tape.name}: rescue backup of {label.host}, {label.created} (backup id {label.backup_id})",
+                file=out,
+            )
+        elif not ts.rescue_set:
+            print(
+                f"{tape.name}: no rescue label; reading tape file {archive_file} as a tar archive", file=out
+            )
+        for text in ts.warnings:
+            warn(tape.name, text)
+        ts.space_to_archive()
     result.archive_file = archive_file
     sizes = RecordSizes(tape)
     reader = ArchiveReader(sizes, on_warning=warn)

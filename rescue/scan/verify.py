@@ -1,5 +1,9 @@
 """`rescue verify`: read the whole archive and check it against its catalog, or against a live tree.
 
+The set is opened by rescue.tapeset.opener, with the policy restore uses: the same catalog is chosen, the same
+disagreement between label and catalog is fatal (exit 2), and a damaged or missing catalog on the tape (or a
+damaged label) is reported as a difference of "(tape)" while the archive is still read through.
+
 Against the catalog (the tape's tape file 2, or `--catalog FILE`): the tape's members and the catalog's are
 walked together in tape order, matched by position (record, offset). Reported: a member the catalog names but
 the tape does not have (missing), one on the tape the catalog does not name (extra), a different path, type or
@@ -23,20 +27,16 @@ import hashlib
 import os
 import stat
 import sys
-import tempfile
-from typing import IO, Iterator, List, Optional
+from typing import IO, Iterable, Iterator, List, Optional
 
 from rescue.archive.member import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, HARDLINK, SYMLINK, Member
 from rescue.archive.reader import ArchiveReader, DamagedMemberError, TruncatedArchiveError
 from rescue.archive.record_reader import BadRecordError
 from rescue.errors import EXIT_OK, EXIT_PARTIAL
 from rescue.progress import Progress
-from rescue.restore.job import catalog_path
 from rescue.scan.rebuild import hash_entry
 from rescue.tape.base import Tape
-from rescue.tapeset.catalog import open_catalog
-from rescue.tapeset.catalog_tape import read_catalog
-from rescue.tapeset.label import read_label
+from rescue.tapeset.opener import TapeSet, open_set
 
 _KIND = {
     stat.S_IFREG: FILE,
@@ -52,6 +52,7 @@ CHUNK = 1024 * 1024
 @dataclasses.dataclass
 class VerifyOptions:
     catalog: Optional[str] = None
+    archive_file: Optional[int] = None  # where the archive is when the label cannot say (--archive-file)
     against: Optional[str] = None
     no_catalog: bool = False
     messages: Optional[IO[str]] = None
@@ -148,10 +149,10 @@ def compare_live(member: Member, root: str, digest: Optional[str]) -> List[str]:
     return out
 
 
-def catalog_totals(path: str):
+def catalog_totals(catalog: Iterable[Member]):
     """(members, file data bytes) the catalog names: the totals of verify's progress line and its ETA."""
     members = data = 0
-    for m in open_catalog(path)[1]:
+    for m in catalog:
         members += 1
         data += m.size if m.type == FILE else 0
     return members, data
@@ -171,34 +172,26 @@ class _Verify:
         print(line, file=self.results, flush=True)
 
     def on_warning(self, where: str, message: str) -> None:
-        print(f"rescue: warning: {where}: {message}", file=self.out, flush=True)
+        text = message if message.startswith(f"{where}: ") else f"{where}: {message}"
+        print(f"rescue: warning: {text}", file=self.out, flush=True)
 
     def run(self) -> VerifyResult:
-        label = read_label(self.tape)
-        archive_file = label.archive_file if label is not None else 0
-        if label is not None:
-            print(f"{self.tape.name}: rescue backup of {label.host}, {label.created}", file=self.out)
-        if self.o.no_catalog:
-            self.scan(None, archive_file)
-        elif self.o.catalog:
-            self.o.catalog = catalog_path(self.o.catalog)
-            header, _ = open_catalog(self.o.catalog)
-            if label is None:
-                archive_file = int(header.get("archive_file", 0))
-            if label is not None and header.get("backup_id") not in (None, label.backup_id):
-                self.differ(
-                    self.o.catalog, f"catalog of backup {header.get('backup_id')}, tape {label.backup_id}"
+        o = self.o
+        with open_set(
+            self.tape, catalog=o.catalog, no_catalog=o.no_catalog, archive_file=o.archive_file
+        ) as ts:
+            if ts.label is not None:
+                print(
+                    f"{self.tape.name}: rescue backup of {ts.label.host}, {ts.label.created}", file=self.out
                 )
-            self.scan(self.o.catalog, archive_file)
-        elif label is not None:
-            with tempfile.TemporaryDirectory(prefix="rescue-catalog-") as spool:
-                self.scan(read_catalog(self.tape, label, spool).catalog, archive_file)
-        else:
-            print(
-                f"{self.tape.name}: no rescue label and no catalog: checking that the archive reads",
-                file=self.out,
-            )
-            self.scan(None, archive_file)
+            for text in ts.warnings:
+                if text not in ts.defects:
+                    self.on_warning(self.tape.name, text)
+            for text in ts.defects:
+                self.differ("(tape)", text)  # a damaged label or catalog is a defect of the tape
+            if ts.catalog is None and ts.no_catalog_reason and not o.no_catalog:
+                print(f"{ts.no_catalog_reason}: checking that the archive reads", file=self.out)
+            self.scan(ts)
         r = self.result
         if r.catalog_members is not None and r.catalog_members != r.members:
             self.differ("(archive)", f"{r.members} members on tape, {r.catalog_members} in the catalog")
@@ -211,14 +204,13 @@ class _Verify:
         r.exit_code = EXIT_PARTIAL if r.differences else EXIT_OK
         return r
 
-    def scan(self, catalog_path: Optional[str], archive_file: int) -> None:
-        self.tape.rewind()
-        if archive_file:
-            self.tape.space_files(archive_file)
+    def scan(self, ts: TapeSet) -> None:
+        catalog_path = ts.catalog
+        ts.space_to_archive()
         reader = ArchiveReader(self.tape, on_warning=self.on_warning)
         expected: Iterator[Member] = iter(())
         if catalog_path is not None:
-            expected = open_catalog(catalog_path)[1]
+            expected = ts.members()
             self.result.catalog_members = 0
         pending: Optional[Member] = None
 
@@ -230,7 +222,7 @@ class _Verify:
 
         if catalog_path is not None:
             pending = next_expected()
-        members, data = catalog_totals(catalog_path) if catalog_path is not None else (None, None)
+        members, data = catalog_totals(ts.members()) if catalog_path is not None else (None, None)
         progress = Progress("verify", data, members, stream=self.out, unit="members")
         truncated: List[TruncatedArchiveError] = []
         for entry in _until_truncated(reader, truncated):

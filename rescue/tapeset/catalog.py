@@ -13,13 +13,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from typing import IO, Iterator, Tuple, Union
+import zlib
+from typing import IO, Iterator, Optional, Tuple, Union
 
 from rescue.archive.member import Member
 from rescue.errors import RescueError
 
 FORMAT = "rescue-catalog"
 VERSION = 1
+CHECK_CHUNK = 1024 * 1024
 
 
 class CatalogError(RescueError):
@@ -59,14 +61,27 @@ class CatalogWriter:
         self.close()
 
 
-def open_catalog(source: Union[str, IO[bytes]]) -> Tuple[dict, Iterator[Member]]:
-    """Return the header and an iterator over the members, in tape order."""
+def check_whole(path: str, name: Optional[str] = None) -> None:
+    """Read the gzip stream to its end once, so a damaged catalog (a flipped byte, a cut) shows before a job
+    relies on it: gzip's CRC-32 and length trailer catch what the JSON lines might not."""
+    try:
+        with gzip.GzipFile(path, "rb") as gz:
+            while gz.read(CHECK_CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error) as e:
+        raise CatalogError(f"{name or path}: damaged catalog ({e or type(e).__name__})") from None
+
+
+def open_catalog(source: Union[str, IO[bytes]], name: Optional[str] = None) -> Tuple[dict, Iterator[Member]]:
+    """Return the header and an iterator over the members, in tape order; messages call it `name` (default:
+    the path)."""
     gz = gzip.GzipFile(source, "rb") if isinstance(source, str) else gzip.GzipFile(fileobj=source, mode="rb")
     text = io.TextIOWrapper(gz, encoding="utf-8", errors="surrogateescape", newline="\n")
-    name = source if isinstance(source, str) else "catalog"
+    if name is None:
+        name = source if isinstance(source, str) else "catalog"
     try:
         header = json.loads(text.readline() or "null")
-    except (OSError, EOFError, ValueError) as e:
+    except (OSError, EOFError, ValueError, zlib.error) as e:
         raise CatalogError(f"{name}: not a rescue catalog ({e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CatalogError(f"{name}: not a rescue catalog (no '{FORMAT}' header line)")
@@ -81,7 +96,7 @@ def open_catalog(source: Union[str, IO[bytes]]) -> Tuple[dict, Iterator[Member]]
             for lineno, line in enumerate(text, start=2):  # noqa: B007 (used in the error message)
                 if line.strip():
                     yield Member.from_json(json.loads(line))
-        except (OSError, EOFError, ValueError, KeyError) as e:
+        except (OSError, EOFError, ValueError, KeyError, zlib.error) as e:
             raise CatalogError(f"{name}: damaged catalog at line {lineno} ({e})") from None
 
     return header, members()

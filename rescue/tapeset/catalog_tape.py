@@ -4,8 +4,10 @@
 Contract:
 - `write_catalog(...)` writes the three members at the current position (after the archive's filemark), then a
   filemark.
-- `read_catalog(tape, label, spool_dir)` rewinds, spaces to the label's catalog file and extracts the three
-  members into spool_dir (streaming: a catalog of millions of members never sits in memory).
+- `read_catalog(tape, catalog_file, spool_dir)` rewinds, spaces to tape file `catalog_file` and extracts the three
+  members into spool_dir (streaming: a catalog of millions of members never sits in memory). A tape file that is
+  not there or empty raises CatalogMissingError (the backup did not finish); one that tar cannot read, or that
+  lacks a member, raises VolumeError.  Messages name "tape file N", never the spool path.
 """
 
 from __future__ import annotations
@@ -18,22 +20,18 @@ import shutil
 import tarfile
 import tempfile
 import time
-from typing import TYPE_CHECKING
 
 from rescue.archive.tarformat import DEFAULT_RECORD_SIZE
-from rescue.tape.base import EndOfDataError, Tape
+from rescue.tape.base import EndOfDataError, MediumError, Tape
 from rescue.tapeset.smalltar import COPY_CHUNK, VolumeError, read_file_into, tarinfo, write_records
 
-if TYPE_CHECKING:
-    from rescue.tapeset.label import Label
-
 CATALOG_NAME = "catalog.jsonl.gz"
-
-
 FILELIST_NAME = "filelist.txt"
-
-
 SUMMARY_NAME = "summary.json"
+
+
+class CatalogMissingError(VolumeError):
+    """The catalog tape file is not on the tape (or empty): the backup set is incomplete."""
 
 
 @dataclasses.dataclass
@@ -58,27 +56,29 @@ def write_catalog(tape: Tape, catalog_path: str, filelist_path: str, summary: di
         write_records(tape, tmp)
 
 
-def read_catalog(tape: Tape, label: Label, spool_dir: str) -> CatalogFiles:
-    """Space to the catalog tape file (rewind + fsf) and extract it into spool_dir."""
-    missing_msg = (
-        f"{tape.name}: tape file {label.catalog_file} (the catalog) is missing; the backup did not finish. "
-        "Use 'rescue catalog rebuild' or restore without a catalog"
-    )
+def read_catalog(
+    tape: Tape, catalog_file: int, spool_dir: str, bufsize: int = DEFAULT_RECORD_SIZE
+) -> CatalogFiles:
+    """Space to tape file `catalog_file` (rewind + fsf) and extract it into spool_dir."""
+    where = f"{tape.name}: tape file {catalog_file} (the catalog)"
+    missing_msg = f"{where} is missing: the backup set is incomplete (the backup did not finish)"
     tape.rewind()
     try:
-        tape.space_files(label.catalog_file)
+        tape.space_files(catalog_file)
     except EndOfDataError:
-        raise VolumeError(missing_msg) from None
+        raise CatalogMissingError(missing_msg) from None
     os.makedirs(spool_dir, mode=0o700, exist_ok=True)
     wanted = (CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME)
     found = {}
     with tempfile.TemporaryFile(dir=spool_dir) as tmp:
         try:
-            size = read_file_into(tape, tmp, max(label.record_size, DEFAULT_RECORD_SIZE))
+            size = read_file_into(tape, tmp, max(bufsize, DEFAULT_RECORD_SIZE))
         except EndOfDataError:
             size = 0
+        except MediumError as e:
+            raise VolumeError(f"{where} is damaged ({e})") from None
         if size == 0:
-            raise VolumeError(missing_msg)
+            raise CatalogMissingError(missing_msg)
         tmp.seek(0)
         try:
             # Stream mode: members are taken in order, nothing is kept.
@@ -91,16 +91,14 @@ def read_catalog(tape: Tape, label: Label, spool_dir: str) -> CatalogFiles:
                         with os.fdopen(fd, "wb") as out:
                             shutil.copyfileobj(src, out, COPY_CHUNK)
                         found[info.name] = dest
-        except (tarfile.TarError, EOFError) as e:
-            raise VolumeError(
-                f"{tape.name}: damaged catalog in tape file {label.catalog_file} ({e})"
-            ) from None
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise VolumeError(f"{where} is damaged ({e})") from None
     missing = [n for n in wanted if n not in found]
     if missing:
-        raise VolumeError(f"{tape.name}: the catalog tape file lacks {', '.join(missing)}")
+        raise VolumeError(f"{where} is damaged: it lacks {', '.join(missing)}")
     try:
         with open(found[SUMMARY_NAME], encoding="utf-8") as f:
             summary = json.load(f)
     except ValueError as e:
-        raise VolumeError(f"{tape.name}: damaged {SUMMARY_NAME} in the catalog tape file ({e})") from None
+        raise VolumeError(f"{where} is damaged: unreadable {SUMMARY_NAME} ({e})") from None
     return CatalogFiles(catalog=found[CATALOG_NAME], filelist=found[FILELIST_NAME], summary=summary)

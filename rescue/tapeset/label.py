@@ -6,10 +6,15 @@ size, which the label names and RESTORE.txt turns into the exact `tar -b N` comm
 Contract (the restore job codes against it):
 - `write_label(tape, label, layout)` writes at the current position (BOT) `rescue-label.json`, `layout.json`
   (when a layout is given) and `RESTORE.txt`, then a filemark.
-- `read_label(tape)` rewinds and reads tape file 0.  It returns the Label and leaves the tape at the start of
-  tape file 1; it returns None and leaves the tape rewound when file 0 is not a rescue label (a plain GNU tar
-  tape); it raises EndOfDataError on a blank tape.  Only the first record is read before deciding, so a plain
-  tar tape is never read to its end.
+- `examine_file0(tape)` rewinds and reads tape file 0 and says what it is (File0): a rescue label (LABEL, the
+  tape left at the start of tape file 1), a damaged label whose rescue-label.json could still be read from the
+  raw bytes (SALVAGED), a damaged one (DAMAGED: tar cannot read it, or its first record is unreadable), or
+  something else (OTHER: a plain GNU tar tape, or not tar at all; its first record is kept in `first`).  A blank
+  tape raises EndOfDataError, a label newer than this rescue VolumeError.  Only the first record is read before
+  deciding, so a plain tar tape is never read to its end.
+- `read_label(tape)`: the Label of a LABEL or SALVAGED file 0 (tape position then unspecified: callers rewind),
+  None for OTHER (tape rewound); VolumeError for a DAMAGED label.  How a job chooses its archive and catalog
+  from file 0 is rescue.tapeset.opener's policy.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from typing import Optional
 
 from rescue.archive.tarformat import BLOCKSIZE, DEFAULT_RECORD_SIZE, check_record_size
-from rescue.tape.base import EndOfDataError, Tape
+from rescue.tape.base import EndOfDataError, MediumError, Tape
 from rescue.tapeset.catalog_tape import CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME
 from rescue.tapeset.smalltar import VolumeError, first_member_name, read_file_into, tarinfo, write_records
 
@@ -152,18 +157,88 @@ def write_label(tape: Tape, label: Label, layout: Optional[dict]) -> None:
         write_records(tape, tmp)
 
 
-def read_label(tape: Tape) -> Optional[Label]:
-    """Read tape file 0: a Label (tape left at the start of file 1), or None (not a rescue tape; rewound)."""
+LABEL, SALVAGED, DAMAGED, OTHER = "label", "salvaged", "damaged", "other"
+# What a label's first record holds even when its tar header is damaged: the JSON's format key.
+_SIGNATURE = b'"format": "' + LABEL_FORMAT.encode() + b'"'
+
+
+@dataclasses.dataclass
+class File0:
+    """What tape file 0 is (see the module docstring); `detail` says what is wrong with a damaged label."""
+
+    state: str
+    label: Optional[Label] = None
+    first: bytes = b""
+    detail: str = ""
+
+
+def salvage_label(data: bytes) -> Optional[Label]:
+    """rescue-label.json from the raw bytes of a label whose tar headers are damaged: the JSON object starting
+    at a 512-byte block boundary (where tar puts a member's data), if it is still intact."""
+    decoder = json.JSONDecoder()
+    for start in range(0, len(data), BLOCKSIZE):
+        if data[start : start + 1] != b"{":
+            continue
+        try:
+            obj, _ = decoder.raw_decode(data[start:].decode("utf-8", "replace"))
+            label = Label.from_json(obj)
+        except (ValueError, TypeError, VolumeError):
+            continue
+        if isinstance(label.record_size, int) and isinstance(label.archive_file, int):
+            return label
+    return None
+
+
+def examine_file0(tape: Tape) -> File0:
+    """Rewind and tell what tape file 0 is: LABEL, SALVAGED, DAMAGED or OTHER."""
     tape.rewind()
     try:
         first = tape.read_record(DEFAULT_RECORD_SIZE)
     except EndOfDataError:
         raise EndOfDataError(f"{tape.name}: the tape is blank (no label and no data)") from None
-    if first_member_name(first) != LABEL_NAME:
+    except MediumError as e:
+        return File0(DAMAGED, detail=f"its first record is unreadable: {e}")
+    name = first_member_name(first)
+    if name == LABEL_NAME:
+        try:
+            label = _read_label_file(tape, first)
+        except VolumeError as e:
+            detail = str(e)
+        else:
+            if label.version > LABEL_VERSION:
+                raise VolumeError(
+                    f"{tape.name}: label version {label.version} is newer than this rescue understands; "
+                    "use a newer rescue"
+                )
+            return File0(LABEL, label, first)
+    elif name is None and (first.startswith(LABEL_NAME.encode() + b"\0") or _SIGNATURE in first):
+        detail = "its tar header is damaged"
+    else:
+        return File0(OTHER, first=first)
+    label = salvage_label(first)
+    if label is not None:
+        return File0(SALVAGED, label, first, detail)
+    return File0(DAMAGED, first=first, detail=detail)
+
+
+def read_label(tape: Tape) -> Optional[Label]:
+    """The label of tape file 0 (also a salvaged one), or None when file 0 is not a rescue label (rewound)."""
+    found = examine_file0(tape)
+    if found.state == OTHER:
         tape.rewind()
         return None
+    if found.label is None:
+        raise VolumeError(f"{tape.name}: damaged rescue label in tape file 0 ({found.detail})")
+    return found.label
+
+
+def _read_label_file(tape: Tape, first: bytes) -> Label:
+    """The rest of tape file 0 after its first record, read as the label's small tar archive."""
     buf = io.BytesIO()
-    read_file_into(tape, buf, max(len(first), DEFAULT_RECORD_SIZE), first, limit=MAX_LABEL_BYTES)
+    try:
+        read_file_into(tape, buf, max(len(first), DEFAULT_RECORD_SIZE), first, limit=MAX_LABEL_BYTES)
+    except MediumError as e:
+        raise VolumeError(f"{tape.name}: unreadable record in tape file 0 ({e})") from None
     buf.seek(0)
     files = {}
     try:
@@ -179,8 +254,4 @@ def read_label(tape: Tape) -> Optional[Label]:
             label.layout = json.loads(files[LAYOUT_NAME])
     except (KeyError, ValueError, TypeError) as e:
         raise VolumeError(f"{tape.name}: damaged rescue label in tape file 0 ({e})") from None
-    if label.version > LABEL_VERSION:
-        raise VolumeError(
-            f"{tape.name}: label version {label.version} is newer than this rescue understands; use a newer rescue"
-        )
     return label

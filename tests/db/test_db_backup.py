@@ -52,7 +52,7 @@ def test_backup_dumps_mariadb_and_postgres_first_and_reload_restores_the_rows(
     with SimhTape(tap) as tape:
         label = read_label(tape)
         assert label.dumps == dumps
-        files = read_catalog(tape, label, str(tmp_path / "cat"))
+        files = read_catalog(tape, label.catalog_file, str(tmp_path / "cat"))
     _, members = open_catalog(files.catalog)
     assert [m.path for m in members][:2] == dumps  # dumps first, before etc
     assert os.listdir(tmp_path / "spool" / "dumps") == []  # not left lying around

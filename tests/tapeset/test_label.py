@@ -116,7 +116,7 @@ def test_read_catalog_spaces_to_file_2_from_anywhere(tmp_path):
     with SimhTape(tap) as tape:
         tape.space_files(1)
         tape.read_record(RECORD)  # somewhere in the archive
-        files = read_catalog(tape, label, str(tmp_path / "spool"))
+        files = read_catalog(tape, label.catalog_file, str(tmp_path / "spool"))
     assert open(files.catalog, "rb").read() == b"catalog-bytes"
     assert open(files.filelist).read() == "list\n"
     assert files.summary == {"files": 7}
@@ -130,12 +130,12 @@ def test_missing_catalog_file_says_the_backup_did_not_finish(tmp_path):
         tape.write_record(bytes(RECORD))
         tape.write_filemarks(1)
     with SimhTape(tap) as tape, pytest.raises(VolumeError, match="did not finish"):
-        read_catalog(tape, label, str(tmp_path / "spool"))
+        read_catalog(tape, label.catalog_file, str(tmp_path / "spool"))
     with SimhTape(tap, write=True) as tape:
         tape.rewind()
         write_label(tape, label, None)  # label only: spacing to file 2 hits end of data
     with SimhTape(tap) as tape, pytest.raises(VolumeError, match="did not finish"):
-        read_catalog(tape, label, str(tmp_path / "spool"))
+        read_catalog(tape, label.catalog_file, str(tmp_path / "spool"))
 
 
 def test_newer_label_version_is_refused(tmp_path):
