@@ -3,7 +3,9 @@
 - `check_device`: a tape is loaded, online and writable (st(4) status bits; mt-st prints them as ONLINE, WR_PROT,
   DR_OPEN), and the drive is in variable-block mode.
 - `check_overwrite`: the set already on the tape is not another host's and not inside its retention period,
-  unless --allow-other-host / --ignore-retention says so.
+  unless --allow-other-host / --ignore-retention says so. An incomplete set (its catalog tape file is missing:
+  the backup that wrote it did not finish) never blocks by retention, and a refusal marks it "incomplete"; the
+  tape is only spaced to look for the catalog when a refusal is in question.
 - `check_shrink`: the planned backup (members and bytes, per top-level directory) has not dropped by more than
   the threshold against the newest catalog of this host and root; a dying file system looks like deleted files.
   --force lets it through (after printing the comparison).
@@ -13,7 +15,8 @@ Every message names the device or the catalog and the flag that overrides.
 from __future__ import annotations
 
 import datetime
-from typing import IO, Optional
+import sys
+from typing import IO, Callable, Optional
 
 from rescue.errors import RefusedError
 from rescue.progress import human_bytes
@@ -51,15 +54,19 @@ def check_overwrite(
     *,
     ignore_retention: bool = False,
     allow_other_host: bool = False,
+    incomplete: Callable[[], bool] = lambda: False,
+    out: Optional[IO[str]] = None,
 ) -> None:
-    """Refuse to overwrite another host's set or one inside its retention period."""
+    """Refuse to overwrite another host's set or one inside its retention period; `incomplete()` says whether
+    the set on the tape is unfinished (asked only when a refusal is in question)."""
     if existing is None:
         return
     # Short names: "web1" and "web1.example.com" are the same machine.
     if existing.host.split(".")[0] != host.split(".")[0] and not allow_other_host:
+        state = ", an incomplete set" if incomplete() else ""
         raise RefusedError(
-            f"{device}: refusing to overwrite the backup of host '{existing.host}' (written {existing.created}); "
-            "load this host's tape or use --allow-other-host"
+            f"{device}: refusing to overwrite the backup of host '{existing.host}' (written {existing.created}"
+            f"{state}); load this host's tape or use --allow-other-host"
         )
     if existing.retention_until and not ignore_retention:
         try:
@@ -67,6 +74,13 @@ def check_overwrite(
         except ValueError:
             until = None
         if until is not None and today < until:
+            if incomplete():
+                print(
+                    f"rescue: {device}: the backup of {existing.created} on the tape is incomplete (no catalog: it "
+                    f"did not finish); its retention until {until.isoformat()} does not hold",
+                    file=out if out is not None else sys.stderr,
+                )
+                return
             raise RefusedError(
                 f"{device}: refusing to overwrite the backup of {existing.created} (host {existing.host}): it is "
                 f"kept until {until.isoformat()}; load another tape or use --ignore-retention"

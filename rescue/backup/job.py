@@ -58,6 +58,7 @@ from rescue.tapeset.catalog import CatalogWriter
 from rescue.tapeset.catalog_tape import CATALOG_NAME, FILELIST_NAME, SUMMARY_NAME, write_catalog
 from rescue.tapeset.filelist import VerboseLister
 from rescue.tapeset.label import Label, read_label, write_label
+from rescue.tapeset.opener import set_is_incomplete
 
 PRIORITY = ("etc", "boot", "root")  # first on tape after the dumps: what a restored system needs first
 
@@ -229,6 +230,8 @@ class BackupJob:
                 self.tape.name,
                 ignore_retention=self.options.ignore_retention,
                 allow_other_host=self.options.allow_other_host,
+                incomplete=lambda: set_is_incomplete(self.tape, existing),
+                out=self.out,
             )
             if existing is not None:
                 print(

@@ -31,13 +31,19 @@ def register(subparsers) -> None:
         metavar="FILE",
         help=f"where to write the catalog (default: {DEFAULT_OUTPUT})",
     )
+    r.add_argument(
+        "--archive-file",
+        type=int,
+        metavar="N",
+        help="the archive is tape file N (for a tape whose label cannot say; default: from the label, else 0)",
+    )
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     r.set_defaults(func=run_rebuild)
 
 
 def run_rebuild(args) -> int:
     with cli.open_device(args) as tape:
-        result = rebuild_catalog(tape, args.output)
+        result = rebuild_catalog(tape, args.output, archive_file=args.archive_file)
     if args.json:
         print(json.dumps(json_safe(result.to_json()), ensure_ascii=False))
     return result.exit_code

@@ -57,6 +57,12 @@ def register(subparsers) -> None:
         action="store_true",
         help="ignore any catalog: one streaming pass over the archive, no seeking",
     )
+    p.add_argument(
+        "--archive-file",
+        type=int,
+        metavar="N",
+        help="the archive is tape file N (for a tape whose label cannot say; default: from the label, else 0)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop; nothing is written")
     p.add_argument("--resume", action="store_true", help="continue an interrupted restore from its journal")
     p.add_argument(
@@ -92,6 +98,7 @@ def run(args) -> int:
         default_excludes=not args.no_default_excludes,
         catalog=args.catalog,
         no_catalog=args.no_catalog,
+        archive_file=args.archive_file,
         dry_run=args.dry_run,
         resume=args.resume,
         seek_threshold=args.seek_threshold,

@@ -24,13 +24,21 @@ def register(subparsers) -> None:
         "--catalog", metavar="FILE", help="check against this catalog.jsonl.gz instead of the tape's"
     )
     p.add_argument("--no-catalog", action="store_true", help="only read the archive (and compare --against)")
+    p.add_argument(
+        "--archive-file",
+        type=int,
+        metavar="N",
+        help="the archive is tape file N (for a tape whose label cannot say; default: from the label, else 0)",
+    )
     p.add_argument("--against", metavar="ROOT", help="compare the archive with the live tree under ROOT")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    options = VerifyOptions(catalog=args.catalog, against=args.against, no_catalog=args.no_catalog)
+    options = VerifyOptions(
+        catalog=args.catalog, against=args.against, no_catalog=args.no_catalog, archive_file=args.archive_file
+    )
     if args.json:
         options.results = io.StringIO()  # the differences are in the JSON object
     with cli.open_device(args) as tape:

@@ -223,7 +223,12 @@ def _tape_catalog(ts: TapeSet, number: int, spool: str) -> None:
         return
     except (VolumeError, CatalogError, MediumError, EndOfDataError) as e:
         text = str(e)
-        ts.no_catalog_reason = text if where in text else f"{tape.name}: {where} is damaged ({text})"
+        if where not in text:
+            # "TAPE: tape file 2: damaged catalog (why)" -> "TAPE: tape file 2 (the catalog) is damaged (why)"
+            why = text.split(": ", 2)[-1]
+            why = why[len("damaged catalog ") :] if why.startswith("damaged catalog (") else f"({why})"
+            text = f"{tape.name}: {where} is damaged {why}"
+        ts.no_catalog_reason = text
         ts.defects.append(ts.no_catalog_reason)
         return
     label = ts.label
