@@ -278,3 +278,35 @@ def make_label(**kw) -> Label:
     )
     values.update(kw)
     return Label(**values)
+
+
+def tap_records(tap: str) -> List[List[tuple]]:
+    """Where the data of each record of a .tap image lies: per tape file, a list of (byte offset, length)."""
+    import struct
+
+    with open(tap, "rb") as f:
+        data = f.read()
+    files: List[List[tuple]] = [[]]
+    pos = 0
+    while pos + 4 <= len(data):
+        (word,) = struct.unpack_from("<I", data, pos)
+        if word == 0:
+            files.append([])
+            pos += 4
+            continue
+        n = word & 0x0FFFFFFF
+        files[-1].append((pos + 4, n))
+        pos += 8 + n + (n & 1)
+    if not files[-1]:
+        files.pop()
+    return files
+
+
+def flip_bytes(path: str, positions) -> None:
+    """Invert the bytes at these offsets of a file, in place."""
+    with open(path, "r+b") as f:
+        for pos in positions:
+            f.seek(pos)
+            byte = f.read(1)
+            f.seek(pos)
+            f.write(bytes([byte[0] ^ 0xFF]))
