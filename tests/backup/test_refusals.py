@@ -150,3 +150,37 @@ def test_drive_in_fixed_block_mode_is_switched_to_variable_blocks():
 def test_open_door_reads_as_no_tape():
     with pytest.raises(NoMediumError, match="/dev/nst0: no tape loaded"):
         check_device(_StubDrive(door_open=True))
+
+
+def _interrupt(tap: str) -> None:
+    """Cut the image after a few archive records, as a backup killed mid-archive leaves it."""
+    from tests.support.tapes import tap_records
+
+    start, length = tap_records(tap)[1][2]
+    with open(tap, "r+b") as f:
+        f.truncate(start + length + 4)
+
+
+def test_an_interrupted_backup_does_not_hold_its_retention_lock(setup, capsys):
+    root, tap, rescue = setup
+    assert rescue("--retention", "7") == 0
+    _interrupt(tap)
+    capsys.readouterr()
+    assert main(["-f", tap, "label", "--config", "/dev/null"]) == 0
+    assert "set:          incomplete" in capsys.readouterr().out
+    assert rescue() == 0
+    err = capsys.readouterr().err
+    assert "is incomplete (no catalog: it did not finish); its retention until" in err
+
+
+def test_a_refusal_marks_an_incomplete_set(setup, tmp_path, capsys):
+    root, tap, rescue = setup
+    with SimhTape(tap, write=True) as tape:
+        opts = BackupOptions(
+            record_size=10240, catalog_dir=str(tmp_path / "o"), spool_dir=str(tmp_path / "s")
+        )
+        opts.host = "db7"
+        run_backup(tape, str(root), opts, out=io.StringIO())
+    _interrupt(tap)
+    assert rescue() == 2
+    assert "(written" in (err := capsys.readouterr().err) and ", an incomplete set)" in err

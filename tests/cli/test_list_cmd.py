@@ -178,3 +178,44 @@ def test_list_json_is_utf8_and_its_names_select_the_member_again(odd_set, tmp_pa
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.decode("utf-8", "strict"))["exit_code"] == 0
     assert os.listdir(os.fsencode(target / "d")) == [b"bad\xe9x"]
+
+
+def test_a_damaged_catalog_says_so_and_list_no_catalog_reads_the_archive(night, capsys):
+    from tests.support.tapes import flip_bytes, tap_records
+
+    tap, result = night
+    start, _ = tap_records(tap)[2][0]
+    flip_bytes(tap, [start + 512 + 30, start + 512 + 60])
+    assert main(["-f", tap, "list", "--config", "/dev/null"]) == 2
+    err = capsys.readouterr().err
+    assert "tape file 2 (the catalog) is damaged" in err and "list --no-catalog" in err
+    assert "rescue-catalog-" not in err and err.count("\n") == 1
+    assert main(["-f", tap, "list", "--no-catalog", "--config", "/dev/null", "etc"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(line.split()[-1] for line in lines) == [
+        "etc/",
+        "etc/hostname",
+        "etc/ssh/",
+        "etc/ssh/sshd_config",
+    ]
+
+
+def test_list_no_catalog_equals_the_catalog_listing(night, capsys):
+    tap, result = night
+    assert main(["list", "--catalog", result.catalog_path]) == 0
+    from_catalog = capsys.readouterr().out
+    assert main(["-f", tap, "list", "--no-catalog", "--config", "/dev/null"]) == 0
+    assert capsys.readouterr().out == from_catalog
+
+
+def test_list_of_an_incomplete_set_says_incomplete(night, capsys):
+    from tests.support.tapes import tap_records
+
+    tap, result = night
+    with open(tap, "r+b") as f:
+        f.truncate(tap_records(tap)[2][0][0] - 4)
+    assert main(["-f", tap, "list", "--config", "/dev/null"]) == 2
+    err = capsys.readouterr().err
+    assert "the backup set is incomplete" in err and "list --no-catalog" in err
+    assert main(["-f", tap, "label", "--json", "--config", "/dev/null"]) == 0
+    assert json.loads(capsys.readouterr().out)["incomplete"] is True
