@@ -5,7 +5,8 @@ and on `--resume`), `ArchiveReader.seek_record()` positions the tape at the memb
 the members in between are read through. The member found at a planned position must be the one the catalog
 names there, else the catalog does not describe this tape (`CatalogMismatchError`, exit 2, nothing guessed). A
 member in an unreadable record or a damaged stretch is named as lost and the pass goes on with the next wanted
-member, seeking to it: the catalog knows where it starts.
+member, seeking to it: the catalog knows where it starts. Where the archive seems to end (zero blocks) before a
+member the catalog names, the pass seeks to that member once: a zeroed record loses only the members in it.
 
 Extraction, journal and the sorting of failures are the job's (`take`): this module only decides where to read.
 """
@@ -15,9 +16,10 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Optional
 
 from rescue.archive.member import Member
-from rescue.archive.reader import ArchiveReader
+from rescue.archive.reader import ArchiveReader, TruncatedArchiveError
 from rescue.archive.record_reader import BadRecordError
 from rescue.restore.plan import Plan, Selection
+from rescue.tape.base import TapeError
 from rescue.tapeset.opener import CatalogMismatchError
 
 
@@ -31,6 +33,7 @@ class CatalogPass:
         self.tape_name = tape_name
         self._entries: Optional[Iterator] = None
         self._pending = None  # an entry read past a lost member, still to be matched
+        self._reread_at = None  # the member sought to after the archive ended early
 
     def run(self, members: Iterable[Member], selection: Selection, plan: Plan) -> None:
         reader, state, job = self.reader, self.job.state, self.job
@@ -68,7 +71,15 @@ class CatalogPass:
             else:
                 entry = next(self._entries, None)
             if entry is None:
-                self.job.lose(m, "the archive ended before it")
+                if self.read_on_at(m):
+                    continue
+                sought = self._reread_at == want
+                self.job.lose(
+                    m,
+                    "nothing readable where the catalog places it"
+                    if sought
+                    else "the archive ended before it",
+                )
                 return None
             em = entry.member
             here = (em.record, em.offset)
@@ -88,3 +99,25 @@ class CatalogPass:
                 f"{em.offset}; restore with --no-catalog (one streaming pass) or write a catalog with "
                 "'rescue catalog rebuild'"
             )
+
+    def read_on_at(self, m: Member) -> bool:
+        """The archive ended (zero blocks) before a member the catalog places further on: a zeroed stretch of a
+        damaged tape, or its real end. Seek to the member, once per member, to tell; a zeroed record then loses
+        only the members in it."""
+        if self._reread_at == (m.record, m.offset):
+            return False
+        self._reread_at = (m.record, m.offset)
+        reader = self.reader
+        try:
+            reader.seek_record(m.record, m.offset)
+        except (BadRecordError, TapeError):
+            return False
+
+        def entries():
+            try:
+                yield from reader
+            except TruncatedArchiveError:  # nothing where the catalog places m: lost, try the next one
+                return
+
+        self._entries = entries()
+        return True
