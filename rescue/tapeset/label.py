@@ -159,7 +159,7 @@ def write_label(tape: Tape, label: Label, layout: Optional[dict]) -> None:
 
 LABEL, SALVAGED, DAMAGED, OTHER = "label", "salvaged", "damaged", "other"
 # What a label's first record holds even when its tar header is damaged: the JSON's format key.
-_SIGNATURE = b'"format": "' + LABEL_FORMAT.encode() + b'"'
+LABEL_SIGNATURE = b'"format": "' + LABEL_FORMAT.encode() + b'"'
 
 
 @dataclasses.dataclass
@@ -211,7 +211,7 @@ def examine_file0(tape: Tape) -> File0:
                     "use a newer rescue"
                 )
             return File0(LABEL, label, first)
-    elif name is None and (first.startswith(LABEL_NAME.encode() + b"\0") or _SIGNATURE in first):
+    elif name is None and (first.startswith(LABEL_NAME.encode() + b"\0") or LABEL_SIGNATURE in first):
         detail = "its tar header is damaged"
     else:
         return File0(OTHER, first=first)

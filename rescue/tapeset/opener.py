@@ -26,7 +26,9 @@ The policy:
    tape's own catalog, "catalog of backup X, but the tape holds backup Y" for a given one.
 
 `read_catalog=False` (the label command) only looks whether the catalog tape file is there (`incomplete`).
-After open_set the tape position is unspecified; `space_to_archive()` rewinds and spaces to the archive.
+After open_set the tape position is unspecified; `space_to_archive()` rewinds and spaces to the archive. A backend
+that cuts byte streams into records (directory volume, stream) is set to the set's record size, so the catalog's
+record numbers name the records it returns.
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ from rescue.tape.base import EndOfDataError, MediumError, Tape, TapeError
 from rescue.tapeset import catalog_tape
 from rescue.tapeset.catalog import CatalogError, check_whole, open_catalog
 from rescue.tapeset.catalog_tape import CATALOG_NAME, CatalogMissingError
-from rescue.tapeset.label import DAMAGED, LABEL, LABEL_NAME, SALVAGED, Label, examine_file0
+from rescue.tapeset.label import DAMAGED, LABEL, LABEL_NAME, LABEL_SIGNATURE, SALVAGED, Label, examine_file0
 from rescue.tapeset.smalltar import VolumeError, first_member_name
 
 # The largest record anything writes (st's own limit is the drive's; GNU tar's -b goes to 2048 * 512 = 1 MiB).
 PEEK_BUFSIZE = 16 * 1024 * 1024
+CUTTING_BACKENDS = ("dir", "stream")  # rescue.tape: byte streams cut into records of `record_size`
 NO_LABEL = "no rescue label and no catalog found (a plain tar tape)"
 
 
@@ -111,6 +114,10 @@ def _all_zero(record: bytes) -> bool:
     return bool(record) and is_zero_block(record)
 
 
+def _is_label(record: bytes) -> bool:
+    return record.startswith(LABEL_NAME.encode() + b"\0") or LABEL_SIGNATURE in record
+
+
 def _first_record(tape: Tape, number: int) -> bytes:
     """The first record of tape file `number` (b"" when it is empty); EndOfDataError when it is not there."""
     tape.rewind()
@@ -163,22 +170,35 @@ def _read_file0(ts: TapeSet, archive_file: Optional[int]) -> bytes:
 
 
 def _check_archive(ts: TapeSet, first0: bytes, given_catalog: bool) -> None:
-    """Step 2: the archive starts like tar (GNU tar: "This does not look like a tar archive")."""
-    tape = ts.tape
+    """Step 2: the archive is there and starts like tar (GNU tar: "This does not look like a tar archive")."""
+    tape, number = ts.tape, ts.archive_file
     try:
-        first = first0 if ts.archive_file == 0 and first0 else _first_record(tape, ts.archive_file)
+        first = first0 if number == 0 and first0 else _first_record(tape, number)
     except EndOfDataError:
         raise RescueError(
-            f"{tape.name}: tape file {ts.archive_file} (the archive) is not on the tape; "
+            f"{tape.name}: tape file {number} (the archive) is not on the tape; "
             + ("the backup set is incomplete" if ts.rescue_set else "give --archive-file N")
         ) from None
     except MediumError as e:
-        ts.warn(f"{tape.name}: the first record of tape file {ts.archive_file} is unreadable ({e})")
-        return
-    if not first or _has_tar_header(first) or _all_zero(first) or given_catalog:
+        ts.warn(f"{tape.name}: the first record of tape file {number} is unreadable ({e})")
+        try:
+            first = tape.read_record(PEEK_BUFSIZE)  # what follows the damage, as the reader will see it
+        except MediumError:
+            return
+        except EndOfDataError:
+            raise RescueError(f"{tape.name}: nothing readable in tape file {number} ({e})") from None
+    if not first:
+        raise RescueError(f"{tape.name}: tape file {number} (the archive) is empty; nothing to read")
+    if number == 0 and not ts.rescue_set and _is_label(first):
+        # Only a damaged label, and nothing after it that looks like a set: no archive to read.
+        raise RescueError(
+            f"{tape.name}: tape file 0 is a damaged rescue label and no archive follows it (a cut or damaged "
+            "copy?); 'rescue dump-file N -o FILE' copies what each tape file still holds"
+        )
+    if _has_tar_header(first) or _all_zero(first) or given_catalog:
         return
     if ts.rescue_set:
-        ts.warn(f"{tape.name}: tape file {ts.archive_file} (the archive) does not start with a tar header")
+        ts.warn(f"{tape.name}: tape file {number} (the archive) does not start with a tar header")
         return
     raise UsageError(
         f"{tape.name}: does not look like a tar archive or tape image; check the name given with -f "
@@ -297,6 +317,10 @@ def open_set(
             _tape_catalog(ts, number, spool)
         header = ts.catalog_header or {}
         ts.record_size = header.get("record_size") or (ts.label.record_size if ts.label else None)
+        if ts.record_size and tape.kind in CUTTING_BACKENDS:
+            # A directory volume or a stream cuts its files into records of one size (256 KiB unless told):
+            # the catalog's record numbers count the set's records, so they must be the records read.
+            tape.set_block_size(ts.record_size)
         yield ts
 
 

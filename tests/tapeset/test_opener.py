@@ -209,3 +209,32 @@ def test_a_set_without_its_catalog_is_incomplete(world, tmp_path):
         with open(tap, "r+b") as f:
             f.truncate(tap_records(tap)[1][0][0] - 4)  # only the label left
         verify(tap)
+
+
+def test_a_directory_volume_with_small_records_restores_by_its_catalog(tmp_path):
+    # The volume's files count in 256 KiB records unless told: the opener tells it the set's record size, so
+    # the catalog's record numbers name the records read.
+    from rescue.backup.job import run_backup
+    from tests.support.backups import make_tree as small_tree
+    from tests.support.backups import options
+
+    tree = tmp_path / "tree"
+    small_tree(tree)
+    vol = str(tmp_path) + "/vol/"
+    with open_tape(vol, write=True) as tape:
+        run_backup(tape, str(tree), options(tmp_path), out=io.StringIO())
+    r = restore(vol, tmp_path / "t", paths=["etc", "boot"])
+    assert r.exit_code == 0 and r.mode == "catalog", r.text
+    assert (tmp_path / "t/boot/vmlinuz").read_bytes() == (tree / "boot/vmlinuz").read_bytes()
+
+
+def test_a_tape_holding_only_a_cut_label_is_fatal_not_a_plain_tar_restore(world, tmp_path):
+    tap = copy_tap(world, tmp_path)
+    start, length = tap_records(tap)[0][0]
+    with open(tap, "r+b") as f:
+        f.truncate(start + length - 100)  # inside the label's first record: nothing after it
+    with pytest.raises(
+        RescueError, match="nothing readable in tape file 0|damaged rescue label and no archive"
+    ):
+        restore(tap, tmp_path / "t")
+    assert os.listdir(tmp_path / "t") == []  # not the label's own files, as if it were a plain tar tape
