@@ -180,6 +180,8 @@ def _check_archive(ts: TapeSet, first0: bytes, given_catalog: bool) -> None:
             + ("the backup set is incomplete" if ts.rescue_set else "give --archive-file N")
         ) from None
     except MediumError as e:
+        if ts.rescue_set:
+            return  # the archive reader reports the damage (and where the archive ends, if it is cut)
         ts.warn(f"{tape.name}: the first record of tape file {number} is unreadable ({e})")
         try:
             first = tape.read_record(PEEK_BUFSIZE)  # what follows the damage, as the reader will see it
