@@ -197,8 +197,8 @@ def _check_archive(ts: TapeSet, first0: bytes, given_catalog: bool) -> None:
             f"{tape.name}: tape file 0 is a damaged rescue label and no archive follows it (a cut or damaged "
             "copy?); 'rescue dump-file N -o FILE' copies what each tape file still holds"
         )
-    if _has_tar_header(first) or _all_zero(first) or given_catalog:
-        return
+    if _has_tar_header(first) or _all_zero(first) or given_catalog or len(first) < BLOCKSIZE:
+        return  # (shorter than one block: a cut copy, which the reader reports as truncated)
     if ts.rescue_set:
         ts.warn(f"{tape.name}: tape file {number} (the archive) does not start with a tar header")
         return
