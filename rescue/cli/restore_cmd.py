@@ -16,7 +16,8 @@ record ranges, seeks, estimated time), then restores the selection in one forwar
 selected members, checking every file's SHA-256 against the catalog. A tape without a rescue label (plain GNU tar)
 is restored in one streaming pass. A journal in the target (.rescue-restore.journal) lets --resume continue after
 a crash. Exit codes: 0 all restored and verified; 1 finished, but some files were lost, differ or could not be
-restored (listed); 2 fatal (no tape, blank tape, catalog does not match the tape, target refused)."""
+restored (listed); 2 fatal (no tape, blank tape, not a tar archive or tape image, catalog does not fit the
+tape, target refused). A damaged or missing catalog on the tape makes it one streaming pass instead."""
 
 
 def register(subparsers) -> None:

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         description="Read the whole archive and check every member against the catalog (positions, sizes, "
         "SHA-256, count); with --against ROOT also compare each member with the file under ROOT like "
         "'tar --compare' (content, mode, owner, mtime, links). Differences go to stdout. Exit codes: 0 no "
-        "differences; 1 differences found; 2 the tape could not be read.",
+        "differences; 1 differences found (a damaged label or catalog tape file is one); 2 the tape could not be "
+        "read, or its catalog does not fit it.",
     )
     cli.tape_arguments(p)
     p.add_argument(
