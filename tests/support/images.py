@@ -77,12 +77,32 @@ def record_boot_time(what: str, seconds: float) -> None:
 
 
 def boot_and_read_version(medium: Path, how: str, workdir: Path, label: str) -> tuple:
-    """Boot `medium`, wait for the rescue shell, run `rescue --version`; returns (version line, RESCUE_PYZ)."""
+    """Boot `medium`, wait for the rescue shell, run `rescue --version`; returns (version line, RESCUE_PYZ, the
+    filesystem type mounted on /sys/firmware/efi/efivars or "")."""
     need_tool(vm.QEMU)
     with vm.Guest(machine_args(medium, how, workdir), workdir, name=how, memory="512M") as guest:
         guest.wait_for(SHELL_BANNER, BOOT_TIMEOUT)
         record_boot_time(f"{label} {how}", time.monotonic() - guest.started_at)
-        out, status = guest.run("rescue --version; echo pyz=$RESCUE_PYZ", timeout=120)
+        out, status = guest.run(
+            "rescue --version; echo pyz=$RESCUE_PYZ; echo efivars=$(findmnt -n -o FSTYPE /sys/firmware/efi/efivars)",
+            timeout=120,
+        )
     assert status == 0, out
     lines = out.splitlines()
-    return lines[-2].strip(), lines[-1].strip().removeprefix("pyz=")
+    return (
+        lines[-3].strip(),
+        lines[-2].strip().removeprefix("pyz="),
+        lines[-1].strip().removeprefix("efivars="),
+    )
+
+
+def load_mkinitramfs():
+    """iso/mkinitramfs as a module (it has no .py name)."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("mkinitramfs", str(ISO / "mkinitramfs"))
+    spec = importlib.util.spec_from_loader("mkinitramfs", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
