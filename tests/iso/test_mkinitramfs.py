@@ -30,9 +30,15 @@ def test_kernel_and_initrd_boot_to_a_shell_with_rescue_and_the_real_tools(image,
         # mt-st and GNU tar, not busybox's applets of the same names
         out, status = guest.run("mt --version 2>&1 | head -n 1; tar --version | head -n 1", 60)
         assert "mt-st" in out and "GNU tar" in out
-        tools = "sfdisk lsblk blkid mkfs.ext4 mkfs.xfs lvm mdadm mkfs.vfat python3 stinit"
+        tools = (
+            "sfdisk lsblk blkid wipefs mkswap mkfs.ext4 mkfs.xfs mkfs.btrfs lvm mdadm cryptsetup mkfs.vfat"
+        )
+        tools += " python3 stinit chroot"
         out, status = guest.run(f"for t in {tools}; do command -v $t >/dev/null || echo missing $t; done", 60)
         assert status == 0 and "missing" not in out, out
+        # util-linux's, not busybox's applets (busybox's mkswap has no -U, its blkid no -p)
+        out, status = guest.run("realpath $(command -v mkswap blkid lsblk wipefs sfdisk) | sort -u", 60)
+        assert status == 0 and "busybox" not in out and len(out.split()) == 5, out
         out, status = guest.run("bash /rescue/restore-tar.sh --help 2>&1 | head -n 1", 60)
         assert out.startswith("Usage: restore-tar.sh"), out
         out, status = guest.run(
