@@ -1,4 +1,4 @@
-"""The small rescue ISO boots by BIOS and UEFI; remastered with a changed rescue.pyz (iso/remaster) it boots
+"""The small rescue ISO boots by BIOS and UEFI; remastered with a changed rescue.pyz (iso.remaster) it boots
 both ways again and runs the new pyz from the medium - for an ISO made by grub-mkrescue and for one made with
 xorriso's own El Torito options - and the remastered images boot from a USB stick (isohybrid MBR/GPT)."""
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.support.images import ISO, boot_and_read_version, pyz_version
+from tests.support.images import ROOT, boot_and_read_version, pyz_version
 
 pytestmark = pytest.mark.vm
 
@@ -21,9 +21,10 @@ def remastered(build_dir, changed_pyz, iso_grub_mkrescue, iso_xorriso):
     for method, src in (("grub-mkrescue", iso_grub_mkrescue), ("xorriso", iso_xorriso)):
         dest = build_dir / f"remastered-{method}.iso"
         p = subprocess.run(
-            [sys.executable, str(ISO / "remaster"), str(src), str(dest), "--pyz", str(changed_pyz)],
+            [sys.executable, "-m", "iso.remaster", str(src), str(dest), "--pyz", str(changed_pyz)],
             capture_output=True,
             text=True,
+            cwd=ROOT,
         )
         assert p.returncode == 0, p.stderr
         out[method] = dest

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.images import load_mkinitramfs
-
-mk = load_mkinitramfs()
+from iso.external import BuildError
+from iso.image import Image, add_extra
 
 
 def snapshot(top: Path) -> dict:
@@ -53,13 +52,13 @@ def world(tmp_path):
     (root / "opt").symlink_to("../host/usr/bin")
     new = tmp_path / "mkswap"
     new.write_bytes(b"util-linux mkswap\n")
-    return mk.Image({}, root), outside, new, image_copy
+    return Image({}, root), outside, new, image_copy
 
 
 def test_add_over_a_busybox_applet_link_replaces_the_link_not_the_busybox(world):
     image, outside, new, image_copy = world
     before = snapshot(outside)
-    mk.add_extra(image, f"{new}:/usr/sbin/mkswap")
+    add_extra(image, f"{new}:/usr/sbin/mkswap")
     dest = image.root / "usr" / "sbin" / "mkswap"
     assert not dest.is_symlink() and dest.read_bytes() == b"util-linux mkswap\n"
     assert image_copy.read_bytes() == b"the image's busybox\n"
@@ -69,7 +68,7 @@ def test_add_over_a_busybox_applet_link_replaces_the_link_not_the_busybox(world)
 def test_add_over_a_link_planted_to_a_host_file_leaves_the_host_file(world):
     image, outside, new, image_copy = world
     before = snapshot(outside)
-    mk.add_extra(image, f"{new}:/usr/sbin/wipefs")
+    add_extra(image, f"{new}:/usr/sbin/wipefs")
     assert (image.root / "usr" / "sbin" / "wipefs").read_bytes() == b"util-linux mkswap\n"
     assert snapshot(outside) == before
 
@@ -77,9 +76,9 @@ def test_add_over_a_link_planted_to_a_host_file_leaves_the_host_file(world):
 def test_a_directory_link_leading_out_of_the_tree_is_refused(world):
     image, outside, new, image_copy = world
     before = snapshot(outside)
-    with pytest.raises(mk.BuildError, match=r"/opt/busybox: resolves outside the image tree"):
-        mk.add_extra(image, f"{new}:/opt/busybox")
-    with pytest.raises(mk.BuildError, match="resolves outside the image tree"):
+    with pytest.raises(BuildError, match=r"/opt/busybox: resolves outside the image tree"):
+        add_extra(image, f"{new}:/opt/busybox")
+    with pytest.raises(BuildError, match="resolves outside the image tree"):
         image.write("usr/../../host/usr/bin/busybox", "x")
     assert snapshot(outside) == before
 
@@ -93,17 +92,17 @@ def test_absolute_directory_links_are_followed_inside_the_tree(world, tmp_path):
     (tree / "sub").mkdir(parents=True)
     (tree / "sub" / "f").write_text("data\n")
     (tree / "sub" / "l").symlink_to("/etc/passwd")
-    mk.add_extra(image, f"{tree}:/lib/extra")
+    add_extra(image, f"{tree}:/lib/extra")
     assert (image.root / "usr" / "lib" / "extra" / "sub" / "f").read_text() == "data\n"
     assert os.readlink(image.root / "usr" / "lib" / "extra" / "sub" / "l") == "/etc/passwd"
-    mk.add_extra(image, f"{new}:/bin/tool")
+    add_extra(image, f"{new}:/bin/tool")
     assert (image.root / "usr" / "bin" / "tool").read_bytes() == b"util-linux mkswap\n"
     assert snapshot(outside) == before
 
 
 def test_add_names_a_missing_source_and_a_relative_destination(world, tmp_path):
     image, _, new, _ = world
-    with pytest.raises(mk.BuildError, match="no such file"):
-        mk.add_extra(image, f"{tmp_path / 'nothing'}:/x")
-    with pytest.raises(mk.BuildError, match="expected SRC:/absolute/dest"):
-        mk.add_extra(image, f"{new}:relative")
+    with pytest.raises(BuildError, match="no such file"):
+        add_extra(image, f"{tmp_path / 'nothing'}:/x")
+    with pytest.raises(BuildError, match="expected SRC:/absolute/dest"):
+        add_extra(image, f"{new}:relative")

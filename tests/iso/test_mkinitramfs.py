@@ -1,4 +1,4 @@
-"""iso/mkinitramfs: vmlinuz + initrd.img boot with `qemu -kernel/-initrd` to a shell with rescue and the tools,
+"""iso.mkinitramfs: vmlinuz + initrd.img boot with `qemu -kernel/-initrd` to a shell with rescue and the tools,
 and `rescue.run=` runs a script from a second drive or a virtfs share, then powers off."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from drill import qemu as vm
 from tests.support import need_tool
-from tests.support.images import BOOT_TIMEOUT, ISO, SHELL_BANNER, pyz_version, record_boot_time
+from tests.support.images import BOOT_TIMEOUT, ROOT, SHELL_BANNER, pyz_version, record_boot_time
 
 pytestmark = pytest.mark.vm
 
@@ -92,10 +92,11 @@ def test_rescue_run_runs_a_script_added_to_the_image(build_dir, pyz, tmp_path):
     script.write_text("echo added script ran in $(pwd)\nexit 0\n")
     image = tmp_path / "image"
     p = subprocess.run(
-        [sys.executable, str(ISO / "mkinitramfs"), "--out", str(image), "--pyz", str(pyz)]
+        [sys.executable, "-m", "iso.mkinitramfs", "--out", str(image), "--pyz", str(pyz)]
         + ["--add", f"{script}:/opt/drill/drill.sh"],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     assert p.returncode == 0, p.stderr
     args = kernel_args(image, "console=ttyS0 rescue.run=/opt/drill/drill.sh")

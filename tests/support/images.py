@@ -13,15 +13,21 @@ from drill import qemu as vm
 from tests.support import need, need_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-ISO = ROOT / "iso"
+MEDIUM = ROOT / "iso" / "medium"
 BOOT_TIMES = ROOT / "build" / "out" / "boot-times.txt"
 SHELL_BANNER = r"rescue: shell on \S+"
 BOOT_TIMEOUT = 240  # TCG on a busy 2-core machine; a normal boot takes 15-25 s
 
 
-def run_tool(*cmd: str) -> subprocess.CompletedProcess:
-    p = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, f"{cmd[0]} failed:\n{p.stderr[-3000:]}"
+def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python3 -m MODULE ARGS` from the source tree's root (build/pyz.py, iso.mkinitramfs, iso.mkimage ...)."""
+    cmd = (
+        [sys.executable, "-m", module, *args]
+        if not module.endswith(".py")
+        else [sys.executable, module, *args]
+    )
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert p.returncode == 0, f"{module} failed:\n{p.stderr[-3000:]}"
     return p
 
 
@@ -42,9 +48,7 @@ def pyz_version(pyz: Path) -> str:
 def mkimage(build_dir: Path, image: Path, pyz: Path, method: str) -> Path:
     need_tool("xorriso", "grub-mkrescue", "grub-mkstandalone", "mkfs.vfat", "mcopy")
     out = build_dir / f"rescue-{method}.iso"
-    run_tool(
-        str(ISO / "mkimage"), "--method", method, "--image", str(image), "--pyz", str(pyz), "--out", str(out)
-    )
+    run_tool("iso.mkimage", "--method", method, "--image", str(image), "--pyz", str(pyz), "--out", str(out))
     return out
 
 
@@ -94,15 +98,3 @@ def boot_and_read_version(medium: Path, how: str, workdir: Path, label: str) -> 
         lines[-2].strip().removeprefix("pyz="),
         lines[-1].strip().removeprefix("efivars="),
     )
-
-
-def load_mkinitramfs():
-    """iso/mkinitramfs as a module (it has no .py name)."""
-    import importlib.machinery
-    import importlib.util
-
-    loader = importlib.machinery.SourceFileLoader("mkinitramfs", str(ISO / "mkinitramfs"))
-    spec = importlib.util.spec_from_loader("mkinitramfs", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
