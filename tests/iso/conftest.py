@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_tool
-from tests.support.images import build_pyz, mkimage, run_tool
+from tests.support.images import build_image, build_pyz, mkimage
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +33,7 @@ def changed_pyz(build_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def image(build_dir, pyz) -> Path:
-    need_tool("apt-get", "apt-cache", "dpkg-deb", "readelf", "zstd")
-    out = build_dir / "image"
-    run_tool("iso.mkinitramfs", "--out", str(out), "--pyz", str(pyz))
-    return out
+    return build_image(build_dir / "image", pyz)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 from drill import guestrun
 from drill import qemu as vm
 from tests.support import need_tool
-from tests.support.images import record_boot_time
+from tests.support.images import record_boot_time, sparse_disks
 
 pytestmark = pytest.mark.vm
 
@@ -61,12 +61,7 @@ def stack(image, tmp_path_factory):
     """The guest run, once for all assertions: (GuestResult, blkid reports, lsblk rows)."""
     need_tool(vm.QEMU)
     work = tmp_path_factory.mktemp("storage-stack")
-    disks = []
-    for name in ("disk0.img", "disk1.img"):
-        disk = work / name
-        with disk.open("wb") as f:
-            f.truncate(640 << 20)  # sparse: only what the guest writes takes space
-        disks.append(disk)
+    disks = sparse_disks(work, [640 << 20] * 2)
     env = work / "uuids.env"
     env.write_text("".join(f"{k}={v}\n" for k, v in UUIDS.items()))
     result = guestrun.run_script(

@@ -1,5 +1,16 @@
-"""Helpers of the rescue image tests: building the pyz and ISOs, the QEMU machine arguments for each way to boot,
-booting a guest to the rescue shell, and the boot-time log (build/out/boot-times.txt). Fixtures: tests/iso/conftest.py.
+"""Helpers of the tests that boot the rescue image: building the pyz, the image and the ISOs, blank disks, the
+QEMU machine arguments for each way to boot, booting a guest to the rescue shell, and the boot-time log
+(build/out/boot-times.txt). Fixtures: tests/iso/conftest.py.
+
+Running a script in the rescue image with disks attached (what a test of md, LVM or LUKS needs, since the host
+has no device-mapper and no md):
+
+    image = build_image(tmp_dir / "image", build_pyz(tmp_dir / "rescue.pyz"))   # once per session
+    result = guestrun.run_script("name", script_text, workdir, None, sparse_disks(workdir, [640 << 20] * 2),
+                                 files={"input.json": path}, image=image)       # from drill import guestrun
+    result.status, result.console, result.share / "what the script left there"
+
+The disks are /dev/vda, /dev/vdb ... in the guest; the script runs in the 9p share (its working directory).
 """
 
 from __future__ import annotations
@@ -37,6 +48,24 @@ def build_pyz(out: Path, commit: str = "") -> Path:
         cmd += ["--commit", commit]
     run_tool(*cmd)
     return out
+
+
+def build_image(out: Path, pyz: Path) -> Path:
+    """vmlinuz + initrd.img of the rescue image with `pyz` in `out` (python3 -m iso.mkinitramfs)."""
+    need_tool("apt-get", "apt-cache", "dpkg-deb", "readelf", "zstd")
+    run_tool("iso.mkinitramfs", "--out", str(out), "--pyz", str(pyz))
+    return out
+
+
+def sparse_disks(workdir: Path, sizes: list) -> list:
+    """Empty raw disk images of the given sizes in bytes (sparse: only what a guest writes takes space)."""
+    disks = []
+    for i, size in enumerate(sizes):
+        disk = Path(workdir) / f"disk{i}.img"
+        with disk.open("wb") as f:
+            f.truncate(size)
+        disks.append(disk)
+    return disks
 
 
 def pyz_version(pyz: Path) -> str:
