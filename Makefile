@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-PY_SOURCES := rescue tests build bench drill iso/mkinitramfs iso/mkimage iso/remaster
+PY_SOURCES := rescue tests build bench drill iso
 
 lint: venv
 	$(BIN)/ruff check $(PY_SOURCES)
@@ -42,9 +42,9 @@ drill: deps venv
 # instead (dist/<name>-rescue.iso).
 iso: pyz
 	@if [ -n "$(ISO)" ]; then \
-		python3 iso/remaster "$(ISO)" "dist/$$(basename "$(ISO)" .iso)-rescue.iso"; \
+		python3 -m iso.remaster "$(ISO)" "dist/$$(basename "$(ISO)" .iso)-rescue.iso"; \
 	else \
-		python3 iso/mkimage --out dist/rescue.iso; \
+		python3 -m iso.mkimage --out dist/rescue.iso; \
 	fi
 
 clean:

@@ -290,7 +290,7 @@ def accel() -> str:
 
 
 def _default_kernel() -> Optional[Path]:
-    """A kernel for the KVM test boot: the rescue image's, when built (iso/mkinitramfs)."""
+    """A kernel for the KVM test boot: the rescue image's, when built (iso.mkinitramfs)."""
     path = Path(__file__).resolve().parent.parent / "build" / "out" / "image" / "vmlinuz"
     return path if path.exists() else None
 

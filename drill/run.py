@@ -7,7 +7,7 @@ through QEMU's iSCSI initiator; every step starts with a new blank cartridge, an
 step tgtd is restarted on the same cartridge, as when a tape moves to another machine's drive):
 - smoke: st(4) semantics of the patched tgt with mt-st and dd (drill/guest/st-semantics.sh);
 - contract: the tape contract suite (tests/tape/test_contract.py) against /dev/nst0, with its own runner;
-- classic: the classic mt + GNU tar job (iso/backup-tar.sh) writes the production disk's tree to tape in one
+- classic: the classic mt + GNU tar job (iso/medium/backup-tar.sh) writes the production disk's tree to tape in one
   guest; another guest restores it with `rescue restore` (no catalog: a plain tar tape) onto a new ext4 and
   compares it with the original;
 - rescue: the production guest runs `rescue backup` of its disk to tape; the disk is wiped; the rescue guest
@@ -186,7 +186,7 @@ class Drill:
     def step_classic(self, r: StepResult) -> None:
         self.new_tape()
         source = self.readonly_copy("classic-source.img")
-        # The classic nightly job: iso/backup-tar.sh (mt + GNU tar, as the rescue image carries it in /rescue).
+        # The classic nightly job: iso/medium/backup-tar.sh (mt + GNU tar, as the rescue image carries it in /rescue).
         write = self.guest(
             "classic-write",
             """\
@@ -460,17 +460,19 @@ def prepare(workdir: Path, log: Callable[[str], None]) -> Path:
     log("building dist/rescue.pyz")
     subprocess.run([sys.executable, str(ROOT / "build" / "pyz.py")], check=True, stdout=subprocess.DEVNULL)
     image = workdir / "image"
-    log("building the rescue image (iso/mkinitramfs)")
+    log("building the rescue image (iso.mkinitramfs)")
     subprocess.run(
         [
             sys.executable,
-            str(ROOT / "iso" / "mkinitramfs"),
+            "-m",
+            "iso.mkinitramfs",
             "--out",
             str(image),
             "--pyz",
             str(ROOT / "dist" / "rescue.pyz"),
         ],
         check=True,
+        cwd=ROOT,
     )
     return image
 

@@ -1,7 +1,7 @@
 """Fixtures for the rescue image tests: the pyz, the kernel + initrd, the two ISOs (built once per test run), and
 booting a guest to the rescue shell.
 
-Builds go to a temporary directory of the test run; iso/mkinitramfs keeps its package cache in build/out/ so a second
+Builds go to a temporary directory of the test run; iso.mkinitramfs keeps its package cache in build/out/ so a second
 run downloads nothing. Boot times to the shell are appended to build/out/boot-times.txt (and printed).
 """
 
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import need_tool
-from tests.support.images import ISO, build_pyz, mkimage, run_tool
+from tests.support.images import build_image, build_pyz, mkimage
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +33,7 @@ def changed_pyz(build_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def image(build_dir, pyz) -> Path:
-    need_tool("apt-get", "apt-cache", "dpkg-deb", "readelf", "zstd")
-    out = build_dir / "image"
-    run_tool(str(ISO / "mkinitramfs"), "--out", str(out), "--pyz", str(pyz))
-    return out
+    return build_image(build_dir / "image", pyz)
 
 
 @pytest.fixture(scope="session")

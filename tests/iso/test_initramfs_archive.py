@@ -1,29 +1,19 @@
-"""iso/mkinitramfs's own parts that need no packages: the newc cpio writer (read back by GNU cpio) and the
+"""The image builder's parts that need no packages: the newc cpio writer (read back by GNU cpio) and the
 merged-/usr path mapping."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import io
 import stat
 import subprocess
 
+from iso.cpio import cpio_newc
+from iso.packages import canonical
 from tests.support import need_tool
-from tests.support.images import ISO
-
-
-def load_mkinitramfs():
-    loader = importlib.machinery.SourceFileLoader("mkinitramfs", str(ISO / "mkinitramfs"))
-    spec = importlib.util.spec_from_loader("mkinitramfs", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 def test_cpio_is_read_back_by_gnu_cpio_with_links_modes_and_device_nodes(tmp_path):
     need_tool("cpio")
-    mk = load_mkinitramfs()
     root = tmp_path / "root"
     (root / "usr" / "bin").mkdir(parents=True)
     (root / "usr" / "bin" / "tool").write_bytes(b"#!/bin/sh\necho hi\n")
@@ -31,7 +21,7 @@ def test_cpio_is_read_back_by_gnu_cpio_with_links_modes_and_device_nodes(tmp_pat
     (root / "bin").symlink_to("usr/bin")
     (root / "odd").write_bytes(b"x" * 5)  # a size that needs padding
     buf = io.BytesIO()
-    mk.cpio_newc(root, buf, 1234567890, {"dev/console": (stat.S_IFCHR, 5, 1)})
+    cpio_newc(root, buf, 1234567890, {"dev/console": (stat.S_IFCHR, 5, 1)})
     out = tmp_path / "out"
     out.mkdir()
     listing = subprocess.run(
@@ -52,21 +42,19 @@ def test_cpio_is_read_back_by_gnu_cpio_with_links_modes_and_device_nodes(tmp_pat
 
 
 def test_cpio_bytes_depend_only_on_the_tree(tmp_path):
-    mk = load_mkinitramfs()
     root = tmp_path / "root"
     (root / "a" / "b").mkdir(parents=True)
     (root / "a" / "b" / "f").write_text("same\n")
     first, second = io.BytesIO(), io.BytesIO()
-    mk.cpio_newc(root, first, 0, {})
+    cpio_newc(root, first, 0, {})
     (root / "a" / "b" / "f").touch()  # a new mtime must not matter
-    mk.cpio_newc(root, second, 0, {})
+    cpio_newc(root, second, 0, {})
     assert first.getvalue() == second.getvalue()
 
 
 def test_bookworm_paths_map_into_merged_usr():
-    mk = load_mkinitramfs()
-    assert mk.canonical("/bin/tar") == "usr/bin/tar"
-    assert mk.canonical("lib64/ld-linux-x86-64.so.2") == "usr/lib64/ld-linux-x86-64.so.2"
-    assert mk.canonical("sbin/../lib/x86_64-linux-gnu/libc.so.6") == "usr/lib/x86_64-linux-gnu/libc.so.6"
-    assert mk.canonical("usr/bin/python3") == "usr/bin/python3"
-    assert mk.canonical("etc/lvm/lvm.conf") == "etc/lvm/lvm.conf"
+    assert canonical("/bin/tar") == "usr/bin/tar"
+    assert canonical("lib64/ld-linux-x86-64.so.2") == "usr/lib64/ld-linux-x86-64.so.2"
+    assert canonical("sbin/../lib/x86_64-linux-gnu/libc.so.6") == "usr/lib/x86_64-linux-gnu/libc.so.6"
+    assert canonical("usr/bin/python3") == "usr/bin/python3"
+    assert canonical("etc/lvm/lvm.conf") == "etc/lvm/lvm.conf"

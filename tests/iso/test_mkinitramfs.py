@@ -1,4 +1,4 @@
-"""iso/mkinitramfs: vmlinuz + initrd.img boot with `qemu -kernel/-initrd` to a shell with rescue and the tools,
+"""iso.mkinitramfs: vmlinuz + initrd.img boot with `qemu -kernel/-initrd` to a shell with rescue and the tools,
 and `rescue.run=` runs a script from a second drive or a virtfs share, then powers off."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from drill import qemu as vm
 from tests.support import need_tool
-from tests.support.images import BOOT_TIMEOUT, ISO, SHELL_BANNER, pyz_version, record_boot_time
+from tests.support.images import BOOT_TIMEOUT, ROOT, SHELL_BANNER, pyz_version, record_boot_time
 
 pytestmark = pytest.mark.vm
 
@@ -30,9 +30,15 @@ def test_kernel_and_initrd_boot_to_a_shell_with_rescue_and_the_real_tools(image,
         # mt-st and GNU tar, not busybox's applets of the same names
         out, status = guest.run("mt --version 2>&1 | head -n 1; tar --version | head -n 1", 60)
         assert "mt-st" in out and "GNU tar" in out
-        tools = "sfdisk lsblk blkid mkfs.ext4 mkfs.xfs lvm mdadm mkfs.vfat python3 stinit"
+        tools = (
+            "sfdisk lsblk blkid wipefs mkswap mkfs.ext4 mkfs.xfs mkfs.btrfs lvm mdadm cryptsetup mkfs.vfat"
+        )
+        tools += " python3 stinit chroot"
         out, status = guest.run(f"for t in {tools}; do command -v $t >/dev/null || echo missing $t; done", 60)
         assert status == 0 and "missing" not in out, out
+        # util-linux's, not busybox's applets (busybox's mkswap has no -U, its blkid no -p)
+        out, status = guest.run("realpath $(command -v mkswap blkid lsblk wipefs sfdisk) | sort -u", 60)
+        assert status == 0 and "busybox" not in out and len(out.split()) == 5, out
         out, status = guest.run("bash /rescue/restore-tar.sh --help 2>&1 | head -n 1", 60)
         assert out.startswith("Usage: restore-tar.sh"), out
         out, status = guest.run(
@@ -86,10 +92,11 @@ def test_rescue_run_runs_a_script_added_to_the_image(build_dir, pyz, tmp_path):
     script.write_text("echo added script ran in $(pwd)\nexit 0\n")
     image = tmp_path / "image"
     p = subprocess.run(
-        [sys.executable, str(ISO / "mkinitramfs"), "--out", str(image), "--pyz", str(pyz)]
+        [sys.executable, "-m", "iso.mkinitramfs", "--out", str(image), "--pyz", str(pyz)]
         + ["--add", f"{script}:/opt/drill/drill.sh"],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     assert p.returncode == 0, p.stderr
     args = kernel_args(image, "console=ttyS0 rescue.run=/opt/drill/drill.sh")

@@ -1,4 +1,4 @@
-"""iso/remaster without booting: it keeps the boot records, adds /rescue/ with the files' checksums in its
+"""iso.remaster without booting: it keeps the boot records, adds /rescue/ with the files' checksums in its
 report, replaces an older /rescue/, and refuses bad arguments with one line."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 from tests.support import need_tool
-from tests.support.images import ISO
-
-REMASTER = ISO / "remaster"
+from tests.support.images import MEDIUM, ROOT
 
 
 def remaster(*args: str) -> subprocess.CompletedProcess:
     need_tool("xorriso")
-    return subprocess.run([sys.executable, str(REMASTER), *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "iso.remaster", *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
 
 
 def read_from_iso(iso: Path, path: str, dest: Path) -> bytes:
@@ -39,7 +39,7 @@ def test_report_lists_boot_records_checksums_and_size(iso_xorriso, changed_pyz, 
     )
     assert sums["rescue.pyz"] == hashlib.sha256(changed_pyz.read_bytes()).hexdigest()
     for name in ("backup-tar.sh", "restore-tar.sh", "README.txt"):
-        assert sums[name] == hashlib.sha256((ISO / name).read_bytes()).hexdigest()
+        assert sums[name] == hashlib.sha256((MEDIUM / name).read_bytes()).hexdigest()
     assert f"size    {out.stat().st_size} bytes" in p.stdout
     assert read_from_iso(out, "/rescue/rescue.pyz", tmp_path / "back.pyz") == changed_pyz.read_bytes()
 

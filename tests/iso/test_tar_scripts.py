@@ -1,4 +1,4 @@
-"""iso/backup-tar.sh and iso/restore-tar.sh, the classic mt/tar workflow without python3: run with real GNU tar
+"""iso/medium/backup-tar.sh and restore-tar.sh, the classic mt/tar workflow without python3: run with real GNU tar
 against a file (or a directory of tape files) standing in for the tape, so no mt is needed."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import need_tool
-from tests.support.images import ISO
+from tests.support.images import MEDIUM, ROOT
 
-BACKUP = ISO / "backup-tar.sh"
-RESTORE = ISO / "restore-tar.sh"
+BACKUP = MEDIUM / "backup-tar.sh"
+RESTORE = MEDIUM / "restore-tar.sh"
 
 
 def sh(script: Path, *args: str, env=None, cwd=None) -> subprocess.CompletedProcess:
@@ -219,7 +219,7 @@ def test_restore_passes_on_tar_failing_on_a_damaged_archive(system, tmp_path):
 
 def test_scripts_are_shellcheck_clean():
     need_tool("shellcheck")
-    scripts = [str(BACKUP), str(RESTORE), str(ISO / "init")]
+    scripts = [str(BACKUP), str(RESTORE), str(MEDIUM / "init")]
     p = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
 
@@ -250,7 +250,7 @@ def test_restore_reads_a_set_written_by_rescue_backup(system, tmp_path):
     """The real label writer: `rescue backup` to a .tap image, its tape files laid out as a directory set,
     restored by restore-tar.sh with GNU tar alone."""
     tap = tmp_path / "night.tap"
-    env = dict(os.environ, PYTHONPATH=str(ISO.parent))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("TAPE", None)
     backup = [sys.executable, "-m", "rescue", "-f", str(tap), "backup", "--config", "/dev/null", "--no-db"]
     backup += ["--catalog-dir", str(tmp_path / "catalogs"), "--record-size", "64K", str(system)]

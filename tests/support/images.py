@@ -1,5 +1,16 @@
-"""Helpers of the rescue image tests: building the pyz and ISOs, the QEMU machine arguments for each way to boot,
-booting a guest to the rescue shell, and the boot-time log (build/out/boot-times.txt). Fixtures: tests/iso/conftest.py.
+"""Helpers of the tests that boot the rescue image: building the pyz, the image and the ISOs, blank disks, the
+QEMU machine arguments for each way to boot, booting a guest to the rescue shell, and the boot-time log
+(build/out/boot-times.txt). Fixtures: tests/iso/conftest.py.
+
+Running a script in the rescue image with disks attached (what a test of md, LVM or LUKS needs, since the host
+has no device-mapper and no md):
+
+    image = build_image(tmp_dir / "image", build_pyz(tmp_dir / "rescue.pyz"))   # once per session
+    result = guestrun.run_script("name", script_text, workdir, None, sparse_disks(workdir, [640 << 20] * 2),
+                                 files={"input.json": path}, image=image)       # from drill import guestrun
+    result.status, result.console, result.share / "what the script left there"
+
+The disks are /dev/vda, /dev/vdb ... in the guest; the script runs in the 9p share (its working directory).
 """
 
 from __future__ import annotations
@@ -13,15 +24,21 @@ from drill import qemu as vm
 from tests.support import need, need_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-ISO = ROOT / "iso"
+MEDIUM = ROOT / "iso" / "medium"
 BOOT_TIMES = ROOT / "build" / "out" / "boot-times.txt"
 SHELL_BANNER = r"rescue: shell on \S+"
 BOOT_TIMEOUT = 240  # TCG on a busy 2-core machine; a normal boot takes 15-25 s
 
 
-def run_tool(*cmd: str) -> subprocess.CompletedProcess:
-    p = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, f"{cmd[0]} failed:\n{p.stderr[-3000:]}"
+def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python3 -m MODULE ARGS` from the source tree's root (build/pyz.py, iso.mkinitramfs, iso.mkimage ...)."""
+    cmd = (
+        [sys.executable, "-m", module, *args]
+        if not module.endswith(".py")
+        else [sys.executable, module, *args]
+    )
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert p.returncode == 0, f"{module} failed:\n{p.stderr[-3000:]}"
     return p
 
 
@@ -33,6 +50,24 @@ def build_pyz(out: Path, commit: str = "") -> Path:
     return out
 
 
+def build_image(out: Path, pyz: Path) -> Path:
+    """vmlinuz + initrd.img of the rescue image with `pyz` in `out` (python3 -m iso.mkinitramfs)."""
+    need_tool("apt-get", "apt-cache", "dpkg-deb", "readelf", "zstd")
+    run_tool("iso.mkinitramfs", "--out", str(out), "--pyz", str(pyz))
+    return out
+
+
+def sparse_disks(workdir: Path, sizes: list) -> list:
+    """Empty raw disk images of the given sizes in bytes (sparse: only what a guest writes takes space)."""
+    disks = []
+    for i, size in enumerate(sizes):
+        disk = Path(workdir) / f"disk{i}.img"
+        with disk.open("wb") as f:
+            f.truncate(size)
+        disks.append(disk)
+    return disks
+
+
 def pyz_version(pyz: Path) -> str:
     return subprocess.run(
         [sys.executable, "-I", str(pyz), "--version"], capture_output=True, text=True, check=True
@@ -42,9 +77,7 @@ def pyz_version(pyz: Path) -> str:
 def mkimage(build_dir: Path, image: Path, pyz: Path, method: str) -> Path:
     need_tool("xorriso", "grub-mkrescue", "grub-mkstandalone", "mkfs.vfat", "mcopy")
     out = build_dir / f"rescue-{method}.iso"
-    run_tool(
-        str(ISO / "mkimage"), "--method", method, "--image", str(image), "--pyz", str(pyz), "--out", str(out)
-    )
+    run_tool("iso.mkimage", "--method", method, "--image", str(image), "--pyz", str(pyz), "--out", str(out))
     return out
 
 
@@ -77,12 +110,20 @@ def record_boot_time(what: str, seconds: float) -> None:
 
 
 def boot_and_read_version(medium: Path, how: str, workdir: Path, label: str) -> tuple:
-    """Boot `medium`, wait for the rescue shell, run `rescue --version`; returns (version line, RESCUE_PYZ)."""
+    """Boot `medium`, wait for the rescue shell, run `rescue --version`; returns (version line, RESCUE_PYZ, the
+    filesystem type mounted on /sys/firmware/efi/efivars or "")."""
     need_tool(vm.QEMU)
     with vm.Guest(machine_args(medium, how, workdir), workdir, name=how, memory="512M") as guest:
         guest.wait_for(SHELL_BANNER, BOOT_TIMEOUT)
         record_boot_time(f"{label} {how}", time.monotonic() - guest.started_at)
-        out, status = guest.run("rescue --version; echo pyz=$RESCUE_PYZ", timeout=120)
+        out, status = guest.run(
+            "rescue --version; echo pyz=$RESCUE_PYZ; echo efivars=$(findmnt -n -o FSTYPE /sys/firmware/efi/efivars)",
+            timeout=120,
+        )
     assert status == 0, out
     lines = out.splitlines()
-    return lines[-2].strip(), lines[-1].strip().removeprefix("pyz=")
+    return (
+        lines[-3].strip(),
+        lines[-2].strip().removeprefix("pyz="),
+        lines[-1].strip().removeprefix("efivars="),
+    )

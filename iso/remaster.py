@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Add rescue to an existing bootable ISO: `rescue.pyz`, the classic scripts and a README under /rescue/.
 
-    iso/remaster IN.iso OUT.iso [--pyz dist/rescue.pyz] [--add FILE ...]
+    python3 -m iso.remaster IN.iso OUT.iso [--pyz dist/rescue.pyz] [--add FILE ...]
 
-IN.iso is any ISO 9660 image (SystemRescue, a Debian or Ubuntu live image, our own from iso/mkimage). xorriso
+IN.iso is any ISO 9660 image (SystemRescue, a Debian or Ubuntu live image, our own from iso.mkimage). xorriso
 loads it, adds (or replaces) /rescue/ and writes OUT.iso with `-boot_image any replay`: the boot records of IN
 are written again as they were, so OUT boots the way IN did - by BIOS (El Torito), by UEFI (the El Torito EFI
 image and/or the appended EFI system partition) and from a USB stick (isohybrid MBR/GPT).
@@ -24,14 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-# What goes into /rescue/ besides rescue.pyz (from this directory).
+from iso import MEDIUM, ROOT
+from iso.external import BuildError
+
+# What goes into /rescue/ besides rescue.pyz (from iso/medium/).
 CLASSIC = ["backup-tar.sh", "restore-tar.sh", "README.txt"]
-
-
-class RemasterError(Exception):
-    pass
 
 
 def xorriso(*args: str) -> str:
@@ -39,11 +35,11 @@ def xorriso(*args: str) -> str:
     try:
         p = subprocess.run(cmd, capture_output=True, text=True)
     except FileNotFoundError as e:
-        raise RemasterError("xorriso: not installed (apt-get install xorriso)") from e
+        raise BuildError("xorriso: not installed (apt-get install xorriso)") from e
     if p.returncode != 0:
         lines = [ln for ln in p.stderr.splitlines() if re.search(r": (FAILURE|SORRY|FATAL) :", ln)]
         lines = [ln for ln in lines if "NOTE" not in ln] or p.stderr.splitlines()
-        raise RemasterError(f"xorriso {' '.join(args[:2])}: {lines[0].strip() if lines else p.returncode}")
+        raise BuildError(f"xorriso {' '.join(args[:2])}: {lines[0].strip() if lines else p.returncode}")
     return p.stdout + p.stderr
 
 
@@ -73,12 +69,12 @@ def sha256(path: Path) -> str:
 
 
 def stage(dest: Path, pyz: Path, extra: list[Path]) -> dict[str, Path]:
-    files = {"rescue.pyz": pyz, **{name: HERE / name for name in CLASSIC}}
+    files = {"rescue.pyz": pyz, **{name: MEDIUM / name for name in CLASSIC}}
     for path in extra:
         files[path.name] = path
     for name, src in files.items():
         if not src.is_file():
-            raise RemasterError(
+            raise BuildError(
                 f"{src}: no such file" + (" (make pyz builds it)" if name == "rescue.pyz" else "")
             )
         shutil.copyfile(src, dest / name)
@@ -99,11 +95,12 @@ def write(src: Path, out: Path, tree: Path, extra: list[str]) -> None:
     )  # fmt: skip
 
 
-def remaster(src: Path, out: Path, pyz: Path, extra: list[Path]) -> None:
+def remaster(src: Path, out: Path, pyz: Path, extra: list[Path]) -> dict:
+    """Write and check OUT (report on stdout); returns OUT's boot_report()."""
     if not src.is_file():
-        raise RemasterError(f"{src}: no such ISO")
+        raise BuildError(f"{src}: no such ISO")
     if src.resolve() == out.resolve():
-        raise RemasterError(f"{out}: the output must differ from the input")
+        raise BuildError(f"{out}: the output must differ from the input")
     before = boot_report(src)
     with tempfile.TemporaryDirectory(prefix="remaster-") as tmp:
         tree = Path(tmp) / "rescue"
@@ -111,7 +108,7 @@ def remaster(src: Path, out: Path, pyz: Path, extra: list[Path]) -> None:
         files = stage(tree, pyz, extra)
         try:
             write(src, out, tree, [])
-        except RemasterError as e:
+        except BuildError as e:
             if "APM" not in before["summary"]:
                 raise
             # grub-mkrescue's images carry an HFS+ hybrid for Intel Macs (APM, HFS+ in GPT); xorriso cannot
@@ -123,19 +120,20 @@ def remaster(src: Path, out: Path, pyz: Path, extra: list[Path]) -> None:
         print(f"output  {out}: {after['summary'] or 'no boot records'}; El Torito {after['platforms']}")
         for key in ("catalog", "platforms", "mbr", "gpt"):
             if before[key] != after[key]:
-                raise RemasterError(
+                raise BuildError(
                     f"{out}: boot records differ from {src} ({key}: {before[key]} -> {after[key]})"
                 )
         if before["platforms"] and not after["catalog"]:
-            raise RemasterError(f"{out}: no El Torito boot catalog")
+            raise BuildError(f"{out}: no El Torito boot catalog")
         back = Path(tmp) / "back"
         xorriso("-osirrox", "on", "-indev", str(out), "-extract", "/rescue", str(back))
         for name in sorted(files):
             want, got = sha256(tree / name), sha256(back / name) if (back / name).exists() else "missing"
             if want != got:
-                raise RemasterError(f"{out}: /rescue/{name} reads back as {got}, expected {want}")
+                raise BuildError(f"{out}: /rescue/{name} reads back as {got}, expected {want}")
             print(f"sha256  {want}  /rescue/{name}")
     print(f"size    {out.stat().st_size} bytes ({out.stat().st_size / 2**20:.1f} MiB)")
+    return after
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         remaster(args.input, args.output, args.pyz, args.add)
-    except RemasterError as e:
+    except BuildError as e:
         print(f"remaster: {e}", file=sys.stderr)
         return 2
     return 0

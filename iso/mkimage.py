@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
-"""Build the small rescue ISO: the rescue system of iso/mkinitramfs, bootable by BIOS and UEFI, CD or USB stick.
+"""Build the small rescue ISO: the rescue system of iso.mkinitramfs, bootable by BIOS and UEFI, CD or USB stick.
 
-    iso/mkimage --out rescue.iso [--method grub-mkrescue|xorriso] [--image DIR] [--pyz FILE] [--add SRC:DEST]
+    python3 -m iso.mkimage --out rescue.iso [--method grub-mkrescue|xorriso] [--image DIR] [--pyz FILE]
+                           [--add SRC:DEST]
 
-- `--image DIR` takes vmlinuz + initrd.img from DIR; without it iso/mkinitramfs builds them into
+- `--image DIR` takes vmlinuz + initrd.img from DIR; without it iso.mkinitramfs builds them into
   build/out/image (passing --pyz and --add on).
 - The ISO holds /boot/vmlinuz, /boot/initrd.img and GRUB's menu /boot/grub/grub.cfg (serial console ttyS0 and
   the screen; `rescue.media=wait` makes /init look for this medium so its /rescue/rescue.pyz is the one run).
@@ -12,7 +12,7 @@
 - `--method xorriso`: the same parts put together by hand: grub-mkstandalone images for BIOS (i386-pc-eltorito)
   and UEFI (BOOTX64.EFI in a FAT image made with mtools), and xorriso's own El Torito options - the FAT image as
   an appended GPT partition that the EFI El Torito entry points into, GRUB's hybrid MBR for BIOS USB boot.
-- Finally iso/remaster adds /rescue/ (rescue.pyz, the classic scripts, README.txt) and checks the result; its
+- Finally iso.remaster adds /rescue/ (rescue.pyz, the classic scripts, README.txt) and checks the result; its
   report (boot records, checksums, size) is printed.
 """
 
@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT = ROOT / "build" / "out"
+from iso import OUT, ROOT, mkinitramfs
+from iso.external import BuildError, log, run
+from iso.remaster import remaster
+
 VOLID = "RESCUE"
 GRUB_PC = Path("/usr/lib/grub/i386-pc")
 
@@ -60,22 +59,7 @@ BIOS_MODULES = "biosdisk iso9660 part_msdos part_gpt normal configfile linux sea
 EFI_MODULES = "iso9660 fat part_msdos part_gpt normal configfile linux search search_fs_file serial terminal echo test efi_gop efi_uga all_video memdisk tar"
 
 
-class BuildError(Exception):
-    pass
-
-
-def log(msg: str) -> None:
-    print(f"mkimage: {msg}", file=sys.stderr, flush=True)
-
-
-def run(cmd: list[str], **kw) -> None:
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    except FileNotFoundError as e:
-        raise BuildError(f"{cmd[0]}: not installed (see build/system-deps.sh)") from e
-    if p.returncode != 0:
-        tail = (p.stderr.strip() or p.stdout.strip()).splitlines()[-3:]
-        raise BuildError(f"{cmd[0]} failed: {' / '.join(tail)}")
+PROG = "mkimage"
 
 
 def grub_mkrescue(tree: Path, iso: Path) -> None:
@@ -126,17 +110,16 @@ def build(args: argparse.Namespace) -> None:
         image = Path(args.image)
     else:
         image = OUT / "image"
-        cmd = [sys.executable, str(HERE / "mkinitramfs"), "--out", str(image)]
+        cmd = ["--out", str(image)]
         if args.pyz:
             cmd += ["--pyz", args.pyz]
         for spec in args.add:
             cmd += ["--add", spec]
-        log("iso/mkinitramfs")
-        if subprocess.run(cmd).returncode != 0:
-            raise BuildError("iso/mkinitramfs failed (see above)")
+        log(PROG, "iso.mkinitramfs")
+        mkinitramfs.build(mkinitramfs.parser().parse_args(cmd))
     for name in ("vmlinuz", "initrd.img"):
         if not (image / name).is_file():
-            raise BuildError(f"{image / name}: missing (iso/mkinitramfs --out {image} builds it)")
+            raise BuildError(f"{image / name}: missing (python3 -m iso.mkinitramfs --out {image} builds it)")
 
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"iso-{args.method}-", dir=OUT))
@@ -153,32 +136,25 @@ def assemble(args: argparse.Namespace, image: Path, work: Path, out: Path) -> No
     shutil.copyfile(image / "initrd.img", tree / "boot" / "initrd.img")
     (tree / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
     bare = work / "bare.iso"
-    log(f"{args.method} -> {bare}")
+    log(PROG, f"{args.method} -> {bare}")
     if args.method == "grub-mkrescue":
         grub_mkrescue(tree, bare)
     else:
         xorriso_build(tree, bare, work)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(HERE / "remaster"), str(bare), str(out)]
-    if args.pyz:
-        cmd += ["--pyz", args.pyz]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    print(p.stdout, end="")
-    if p.returncode != 0:
-        raise BuildError("iso/remaster failed (see above)")
+    after = remaster(bare, out, Path(args.pyz) if args.pyz else ROOT / "dist" / "rescue.pyz", [])
     # grub-mkrescue leaves out a platform whose GRUB files are not installed; an image for BIOS only is a bug.
-    platforms = re.search(r"^output .*El Torito (\[.*\])$", p.stdout, re.M)
-    if not platforms or "'BIOS'" not in platforms.group(1) or "'UEFI'" not in platforms.group(1):
+    if "BIOS" not in after["platforms"] or "UEFI" not in after["platforms"]:
         raise BuildError(
             f"{out}: not bootable by both BIOS and UEFI (install grub-pc-bin and grub-efi-amd64-bin)"
         )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mkimage", description="Build the small bootable rescue ISO.")
+    p = argparse.ArgumentParser(prog=PROG, description="Build the small bootable rescue ISO.")
     p.add_argument("--out", required=True, help="the ISO to write")
     p.add_argument("--method", choices=["grub-mkrescue", "xorriso"], default="grub-mkrescue")
-    p.add_argument("--image", help="directory with vmlinuz and initrd.img (default: run iso/mkinitramfs)")
+    p.add_argument("--image", help="directory with vmlinuz and initrd.img (default: run iso.mkinitramfs)")
     p.add_argument("--pyz", help="rescue.pyz (default dist/rescue.pyz)")
     p.add_argument("--add", action="append", default=[], metavar="SRC:DEST", help="extra file for the initrd")
     args = p.parse_args(argv)
@@ -187,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         build(args)
     except BuildError as e:
-        print(f"mkimage: {e}", file=sys.stderr)
+        print(f"{PROG}: {e}", file=sys.stderr)
         return 2
     return 0
 
