@@ -200,6 +200,7 @@ class Extractor:
                 unnamed=self._unnamed,
                 namer=self._tmpname,
                 overwrite=self.overwrite,
+                before_rmdir=self._before_rmdir,
             )
         )
         return self._verified(member, digest, expected)
@@ -249,7 +250,10 @@ class Extractor:
         return h.hexdigest() if h is not None else None
 
     def _install(self, tmp: str, parent: int, name: str) -> None:
-        self._replaced(inst.install(tmp, parent, name, self.overwrite))
+        self._replaced(inst.install(tmp, parent, name, self.overwrite, self._before_rmdir))
+
+    def _before_rmdir(self) -> None:
+        """Called before an empty directory in the way of a member is removed."""
 
     def _replaced(self, removed_dir: bool) -> None:
         if removed_dir:

@@ -52,6 +52,7 @@ def place(
     unnamed: bool,
     namer: Namer,
     overwrite: bool,
+    before_rmdir: Optional[Callable[[], None]] = None,
 ) -> bool:
     """Make the regular file parent/name, filled by `fill(fd)`; True when a directory in the way was removed."""
     fd, tmp = open_new(parent, perm, unnamed, namer)
@@ -66,7 +67,7 @@ def place(
         raise
     os.close(fd)
     if tmp is not None:
-        return install(tmp, parent, name, overwrite)
+        return install(tmp, parent, name, overwrite, before_rmdir)
     return False
 
 
@@ -85,8 +86,11 @@ def link_unnamed(fd: int, parent: int, name: str, namer: Namer) -> Optional[str]
     return tmp
 
 
-def install(tmp: str, parent: int, name: str, overwrite: bool) -> bool:
-    """Rename tmp over name; a directory in the way is removed if empty (True is returned), else refused."""
+def install(
+    tmp: str, parent: int, name: str, overwrite: bool, before_rmdir: Optional[Callable[[], None]] = None
+) -> bool:
+    """Rename tmp over name; a directory in the way is removed if empty (True is returned), else refused.
+    `before_rmdir()` runs first (the parallel extractor lets its workers finish what they write there)."""
     if not overwrite:
         try:
             os.stat(name, dir_fd=parent, follow_symlinks=False)
@@ -102,6 +106,8 @@ def install(tmp: str, parent: int, name: str, overwrite: bool) -> bool:
         if e.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
             unlink_quietly(tmp, parent)
             raise
+    if before_rmdir is not None:
+        before_rmdir()
     try:
         os.rmdir(name, dir_fd=parent)
     except OSError:
