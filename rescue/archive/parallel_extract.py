@@ -15,7 +15,8 @@ exact.  The files counter, `member.sha256` and checksum warnings follow at compl
 
 Ordering rules that keep the result the same as one process's: a member whose name (or a directory on its
 path) is a file still being written by a worker waits for it, and so does a hard link to it; a file whose name
-is a directory this process holds open or still has to settle is written here; an empty directory is removed
+is a directory this process holds open or still has to settle is written here; owner names are looked up only
+once the target's etc/passwd and etc/group being written are complete; an empty directory is removed
 (to put something in its place) only when the workers have finished; directory metadata is set only when
 they have all finished.  Workers start at the START_AFTER-th regular file, so a tiny restore never forks; with
 one usable CPU or jobs=1, `open_extractor` returns the single-process Extractor.
@@ -86,6 +87,13 @@ class ParallelExtractor(Extractor):
         if self._writing:
             self._wait_name(key)
 
+    def _owner(self, member: m.Member):
+        if not self.numeric_owner and self._writing:
+            # Names map through the target's own etc/passwd and etc/group: written before the members after them.
+            self._wait_name("etc/passwd")
+            self._wait_name("etc/group")
+        return super()._owner(member)
+
     def _before_rmdir(self) -> None:
         self._drain()
         if self._pool is not None:
@@ -115,15 +123,17 @@ class ParallelExtractor(Extractor):
         self._dir(parts[:-1])  # made and checked here: the worker only opens it, without following links
         if self._pool is None:
             self._start()
-        return self._guarded(self._send_file, entry, parts, key, expected)
+        return self._send_file(entry, parts, key, expected)
 
     def _send_file(self, entry: Entry, parts: List[str], key: str, expected: Optional[str]) -> None:
         member = entry.member
         size = member.size
         pool = self._pool
         dirkey = "/".join(parts[:-1])
-        w, off, slot = pool.reserve(size, dirkey)
-        try:
+        # Before the ring space is taken: the owner lookup may wait for files being written.
+        uid, gid = self._owner(member) if self.same_owner else (-1, -1)
+        w, off, slot = self._guarded(pool.reserve, size, dirkey)
+        try:  # a damaged record here leaves the pool as it was: the space taken is not committed
             if size:
                 view = entry.take_all()
                 if view is not None:
@@ -138,7 +148,6 @@ class ParallelExtractor(Extractor):
         self.bytes += size
         perm = member.mode & 0o777
         chmod = member.mode != perm or perm & self._umask != 0
-        uid, gid = self._owner(member) if self.same_owner else (-1, -1)
         hashing = expected is not None or self.checksums
         self._seq += 1
         seq = self._seq
@@ -147,7 +156,7 @@ class ParallelExtractor(Extractor):
         self._by_seq[seq] = (ticket, key)
         self._writing[key] = seq
         item = (seq, dirkey, parts[-1], off, size, perm, member.mode if chmod else -1, uid, gid)
-        pool.commit(w, off, (*item, member.mtime_ns, hashing))
+        self._guarded(pool.commit, w, off, (*item, member.mtime_ns, hashing))
 
     def _start(self) -> None:
         if self._hasher is not None:
@@ -219,6 +228,11 @@ class ParallelExtractor(Extractor):
             pool.close(kill=kill)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._stop(kill=self._pool.broken or bool(self._by_seq))
-        super().close()
+        """Stop the workers: after the files they were given (members already accepted are completed, as one
+        process would have done), or at once when the pool is broken (interrupt, a worker died)."""
+        try:
+            self._drain()
+        finally:
+            if self._pool is not None:
+                self._stop(kill=self._pool.broken)
+            super().close()

@@ -166,7 +166,9 @@ class Pool:
             w = None
 
     def commit(self, w: _Worker, off: int, item: tuple) -> None:
-        """Queue the file described by item = (seq, dirkey, name, off, size, ...) for worker w."""
+        """Queue the file described by item = (seq, dirkey, name, off, size, ...) for worker w, right after
+        `reserve` (nothing between them may wait for the workers)."""
+        assert w is self._batch_worker
         size = item[4]
         if size:
             w.ring_oldest.append(off)

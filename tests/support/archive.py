@@ -14,6 +14,9 @@ What is here:
 - `snapshot(root)`: {path: metadata} of a tree (type, mode, ids, mtime_ns, size, sha256, symlink target, rdev,
   xattrs incl. ACLs, data map from SEEK_DATA/SEEK_HOLE, hard-link group), for comparing two trees.
 - `gnu_tar(*args)`: runs GNU tar with LC_ALL=C, returns CompletedProcess (stdout/stderr bytes).
+- `extract_each(extractor, entries, expected)`: extracts every entry and finishes; returns ({path: final result},
+  {path: Member}).  A file's final result comes through on_done: with worker processes it is known only
+  after extract() returned (a checksum mismatch, a write error), and `member.sha256` is set then too.
 - `IS_ROOT`.
 """
 
@@ -69,6 +72,23 @@ def write_tree_archive(root, path, **kw) -> Tuple[object, List[Member]]:
     result = write_archive(tape, str(root), on_member=members.append, **kw)
     tape.save(path)
     return result, members
+
+
+def extract_each(x, entries, expected=None) -> Tuple[Dict[str, bool], Dict[str, Member]]:
+    results: Dict[str, bool] = {}
+    members: Dict[str, Member] = {}
+
+    def done(member: Member, ok: bool) -> None:
+        results[member.path] = ok
+
+    x.on_done = done
+    for entry in entries:
+        path = entry.member.path
+        members[path] = entry.member
+        if not x.extract(entry, (expected or {}).get(path)):
+            results[path] = False
+    x.finish()
+    return results, members
 
 
 def gnu_tar(*args, cwd=None, check=False) -> subprocess.CompletedProcess:
