@@ -47,6 +47,7 @@ BATCH_FILES = 128  # a batch is sent at this many files ...
 BATCH_MIN = 24  # ... or at a change of directory once it has this many (two workers rarely share a directory)
 MAX_QUEUED = 1024  # files sent to one worker and not yet reported: bounds the pipes and the parent's memory
 _LEN = struct.Struct("<I")
+_SEQ = struct.Struct("<Q")
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ names it; <linux/fcntl.h>)
 
@@ -103,6 +104,8 @@ class Pool:
         self.gen = 0
         self.broken = False
         self.ring = mmap.mmap(-1, jobs * RING_PER_WORKER)
+        # Each worker's current sequence number (it reports per batch): names the member a dead worker had.
+        self.status = mmap.mmap(-1, 8 * jobs)
         self._view = memoryview(self.ring)
         self.workers: List[_Worker] = []
         self._batch: list = []
@@ -129,7 +132,7 @@ class Pool:
                 os.close(from_child_r)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                _serve(to_child_r, from_child_w, self._view, *config)
+                _serve(to_child_r, from_child_w, self._view, (self.status, 8 * index), *config)
                 code = 0
             except BaseException as e:  # noqa: B036 - a worker must never return into the parent's code
                 with contextlib.suppress(OSError):
@@ -227,7 +230,10 @@ class Pool:
                 w.pid = 0
                 break
             time.sleep(0.01)
-        what = f" while writing '{self._describe(w.queued[0][0])}'" if w.queued else ""
+        current = _SEQ.unpack_from(self.status, 8 * self.workers.index(w))[0]
+        if not any(seq == current for seq, _, _ in w.queued):
+            current = w.queued[0][0] if w.queued else 0
+        what = f" while writing '{self._describe(current)}'" if current else ""
         raise WorkerDied(
             f"restore worker process {status}{what}; the members before it are restored: run the same "
             "restore again with --resume to continue"
@@ -259,6 +265,7 @@ class Pool:
         with contextlib.suppress(BufferError):  # a view still held elsewhere: the mapping goes with it
             self._view.release()
             self.ring.close()
+        self.status.close()
 
 
 def _write_msg(fd: int, data: bytes) -> None:
@@ -286,10 +293,10 @@ def _read_msg(fd: int) -> Optional[bytes]:
 # -- the worker's side
 
 
-def _serve(
-    recv_fd: int, send_fd: int, ring: memoryview, root_fd: int, overwrite: bool, unnamed: bool, atime: int
-):
-    """Write the files of each batch until the command pipe ends."""
+def _serve(recv_fd: int, send_fd: int, ring: memoryview, status: tuple, root_fd, overwrite, unnamed, atime):
+    """Write the files of each batch until the command pipe ends; `status` = (mapping, offset) where the
+    sequence number of the file being written is kept."""
+    status_map, status_at = status
     dirs = DirCache(root_fd)
     namer = inst.Namer()
     gen = 0
@@ -303,6 +310,7 @@ def _serve(
             gen = batch_gen
         results = []
         for item in batch:
+            _SEQ.pack_into(status_map, status_at, item[0])
             dirs.between_members()
             results.append(_write_one(item, ring, dirs, namer, overwrite, unnamed, atime))
         _write_msg(send_fd, marshal.dumps(results))
