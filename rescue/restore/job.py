@@ -186,7 +186,7 @@ class _Job:
             numeric_owner=self.o.numeric_owner,
             overwrite=True,
             on_warning=self.on_extract_warning,
-            on_done=self.on_done,
+            on_done=self.completed,
         )
         self.reader = ArchiveReader(self.tape, on_warning=self.on_reader_warning)
         self._finished = False
@@ -195,9 +195,8 @@ class _Job:
     def end_pass(self) -> None:
         try:
             if not self._finished:
-                # Stopped by a fatal error (drive offline, truncated archive, catalog mismatch, full target):
-                # still complete what the extractor was given and give the directories restored so far their
-                # modes and mtimes; the journal stays for --resume.
+                # Stopped by a fatal error (drive offline, truncated archive, catalog mismatch, full target): still
+                # complete what the extractor holds and set the directories' modes; the journal stays (--resume).
                 with contextlib.suppress(OSError, RescueError):
                     self.extractor.finish()
             self.extractor.close()  # its fd of the target root would keep the filesystem busy (umount)
@@ -229,23 +228,19 @@ class _Job:
         if self.progress is not None:
             self.progress.update(member.size if member.type == FILE else 0, 1)
         if ok:
-            return False  # journaled by on_done once complete (with worker processes: later)
+            return False  # journaled by completed(), called by the extractor once it is complete
         if any(where == member.path for where, _ in reader.warnings[heard:]):
             self.result.lost.append(member.path)  # the reader named the unreadable record
             return True
         self.result.errors.append(member.path)
         return False
 
-    def on_done(self, member: Member, ok: bool) -> None:
-        """The extractor's report on a member extract() accepted, once it is complete (with worker processes:
-        written and verified after extract() returned)."""
-        if ok:
-            self.completed(member)
-        else:
+    def completed(self, member: Member, ok: bool = True) -> None:
+        """The extractor's report that a member it accepted is complete (with worker processes: after extract()
+        returned, written and verified; ok False after its warning): count it and journal it (the only place)."""
+        if not ok:
             self.result.errors.append(member.path)
-
-    def completed(self, member: Member) -> None:
-        """A member is complete on the target: count it and journal it (the only place that does)."""
+            return
         self.result.files += 1
         self.result.bytes += member.size if member.type == FILE else 0
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import random
 import shutil
 import signal
 import subprocess
@@ -20,31 +19,13 @@ from rescue.archive.parallel_extract import ParallelExtractor, open_extractor
 from rescue.archive.reader import ArchiveReader
 from rescue.tape.stream import StreamTape
 from tests.support import need_tool
-from tests.test_restore_tapes import tree_state
+from tests.support.archive import gnu_archive, small_tree
+from tests.support.tapes import tree_state
 
 
-def small_tree(root, dirs: int, per_dir: int, seed: int = 1, max_size: int = 4096) -> None:
-    rng = random.Random(seed)
-    pool = rng.randbytes(64 * 1024)
-    os.makedirs(root)
-    for d in range(dirs):
-        sub = os.path.join(root, f"d{d:04d}")
-        os.mkdir(sub)
-        for i in range(per_dir):
-            n = int(rng.random() ** 2 * max_size)
-            with open(os.path.join(sub, f"f{i:03d}"), "wb") as f:
-                f.write(pool[:n])
-            if i % 7 == 0:
-                os.chmod(os.path.join(sub, f"f{i:03d}"), 0o4750 if i % 2 else 0o600)
-        os.utime(sub, ns=(0, 1_500_000_000_000_000_000 + d))
-    os.symlink("d0000/f001", os.path.join(root, "sym"))
-    os.link(os.path.join(root, "d0001", "f001"), os.path.join(root, "hard"))
-
-
-def gnu_archive(tree, path) -> str:
+@pytest.fixture(autouse=True)
+def gnu_tar_here():
     need_tool("tar")
-    subprocess.run(["tar", "--format=posix", "-cf", str(path), "-C", str(tree), "."], check=True)
-    return str(path)
 
 
 def extract(archive, dest, **kw):

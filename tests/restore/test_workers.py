@@ -16,14 +16,16 @@ from rescue.archive import parallel_extract, workers
 from rescue.restore.job import RestoreOptions, run_restore
 from rescue.restore.journal import read_journal
 from rescue.tape import open_tape
-from tests.archive.test_parallel_extract import gnu_archive, small_tree
-from tests.test_restore_tapes import tree_state
+from tests.support import need_tool
+from tests.support.archive import gnu_archive, small_tree
+from tests.support.tapes import tree_state
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
+    need_tool("tar")
     base = tmp_path_factory.mktemp("workers")
     small_tree(base / "src", dirs=60, per_dir=100, max_size=2048)
     path = gnu_archive(base / "src", base / "a.tar")
