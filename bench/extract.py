@@ -141,6 +141,35 @@ def reader_rss(members: int) -> dict:
     }
 
 
+def timed_rounds(archive: str, fs_size: int, runs: int) -> tuple:
+    """Rounds of GNU tar, rescue in one process, and rescue with workers and SHA-256 (when there is more than
+    one usable CPU), each on a fresh file system; alternating, so each round saw about the same machine load."""
+    gnu: List[float] = []
+    ours: List[float] = []
+    gnu_cpu: List[float] = []
+    ours_cpu: List[float] = []
+    par: List[float] = []
+    par_cpu: List[float] = []
+    jobs = parallel_extract.default_jobs()
+    loads = []
+    for _ in range(runs):
+        loads.append(os.getloadavg()[0])
+        with tree.scratch(fs_size) as mnt:
+            wall, cpu = time_gnu(archive, mnt)
+            gnu.append(wall)
+            gnu_cpu.append(cpu)
+        with tree.scratch(fs_size) as mnt:
+            wall, cpu = time_ours(archive, mnt)
+            ours.append(wall)
+            ours_cpu.append(cpu)
+        if jobs > 1:
+            with tree.scratch(fs_size) as mnt:
+                wall, cpu = time_ours(archive, mnt, checksums=True, jobs=jobs)
+                par.append(wall)
+                par_cpu.append(cpu)
+    return gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads
+
+
 def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
     archive = os.path.join(workdir, "tree.tar")
     with tree.scratch(max(int(3.5 * 1024**3 * scale), 2 << 30)) as root:  # room for its 1.2M inodes
@@ -163,29 +192,8 @@ def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
         )
     size = os.path.getsize(archive)
     fs_size = int(size * 1.5) + (1 << 30)
-    gnu: List[float] = []
-    ours: List[float] = []
-    gnu_cpu: List[float] = []
-    ours_cpu: List[float] = []
-    par: List[float] = []
-    par_cpu: List[float] = []
+    gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads = timed_rounds(archive, fs_size, runs)
     jobs = parallel_extract.default_jobs()
-    loads = []
-    for _ in range(runs):  # alternating, so each triple of runs saw about the same machine load
-        loads.append(os.getloadavg()[0])
-        with tree.scratch(fs_size) as mnt:
-            wall, cpu = time_gnu(archive, mnt)
-            gnu.append(wall)
-            gnu_cpu.append(cpu)
-        with tree.scratch(fs_size) as mnt:
-            wall, cpu = time_ours(archive, mnt)
-            ours.append(wall)
-            ours_cpu.append(cpu)
-        if jobs > 1:
-            with tree.scratch(fs_size) as mnt:
-                wall, cpu = time_ours(archive, mnt, checksums=True, jobs=jobs)
-                par.append(wall)
-                par_cpu.append(cpu)
     with tree.scratch(fs_size) as mnt:
         hashed, hashed_cpu = time_ours(archive, mnt, checksums=True)
     g, o = statistics.median(gnu), statistics.median(ours)
