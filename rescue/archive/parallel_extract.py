@@ -206,6 +206,10 @@ class ParallelExtractor(Extractor):
     def _completed(self, member: m.Member, ok: bool) -> None:
         if self._tickets:
             self._tickets.append([member, ok, None])  # reported after the files before it
+            if len(self._tickets) % 64 == 0 and self._pool is not None and not self._pool.broken:
+                # A long run of members without files: send the last batch and take the reports, so the
+                # completions (and the journal) keep up.
+                self._guarded(self._pool.poll)
         elif self.on_done is not None:
             self.on_done(member, ok)
 

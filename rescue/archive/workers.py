@@ -191,6 +191,11 @@ class Pool:
             self._died(w)
         self._collect(block=False)
 
+    def poll(self) -> None:
+        """Send what is batched and take the reports that are there, without waiting."""
+        self.send()
+        self._collect(block=False)
+
     def wait_for(self, done: Callable[[], bool]) -> None:
         """Send what is batched, then take reports until done() holds."""
         self.send()
