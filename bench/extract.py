@@ -10,7 +10,9 @@
    CPU time (user + system, getrusage of the children) is reported beside wall time: on a shared machine it
    varies far less, and `cpu_speed` is GNU tar's median CPU time / ours.
    rescue runs without SHA-256 here (GNU tar checks nothing); `rescue_sha256_s` is one more run with every
-   file's SHA-256 computed, as a restore with a catalog does.
+   file's SHA-256 computed, as a restore with a catalog does.  With more than one usable CPU each round also
+   runs the parallel extractor (rescue.archive.parallel_extract, jobs = usable CPUs) with SHA-256, as a
+   restore does: `parallel.speed_with_sha256`.  The 1-minute load average before each round is reported.
 3. Streams `--rss-members` header-only members through a pipe into a child that reads them with ArchiveReader
    and reports its peak RSS (ru_maxrss).
 
@@ -29,27 +31,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
-from bench import tree
+from bench import guard, tree
+from rescue.archive import parallel_extract
 from rescue.archive import tarformat as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CHILD_EXTRACT = """
 import os, sys, time
-from rescue.archive.extract import Extractor
+from rescue.archive.parallel_extract import open_extractor
 from rescue.archive.reader import ArchiveReader
 from rescue.tape.stream import StreamTape
-archive, target, checksums = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+archive, target, checksums, jobs = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
 t0 = time.perf_counter()
-with Extractor(target, checksums=checksums) as x:
+with open_extractor(target, checksums=checksums, jobs=jobs) as x:
     for entry in ArchiveReader(StreamTape(archive, record_size=256 * 1024)):
         x.extract(entry)
 fd = os.open(target, os.O_RDONLY)
 os.sync()
 os.close(fd)
-print(time.perf_counter() - t0, x.files, len(x.warnings))
+import resource
+rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(time.perf_counter() - t0, x.files, len(x.warnings), rss)
 """
 
 _CHILD_READ = """
@@ -78,11 +83,12 @@ def time_gnu(archive: str, target: str) -> Tuple[float, float]:
     return time.perf_counter() - t0, cpu
 
 
-def time_ours(archive: str, target: str, checksums: bool = False) -> Tuple[float, float]:
-    """(wall seconds including a final sync, CPU seconds of the child, interpreter start included)."""
+def time_ours(archive: str, target: str, checksums: bool = False, jobs: int = 1, rss: Optional[list] = None):
+    """(wall seconds including a final sync, CPU seconds of the child and its workers, interpreter start
+    included)."""
     c0, t0 = children_cpu(), time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD_EXTRACT, archive, target, "1" if checksums else "0"],
+        [sys.executable, "-c", _CHILD_EXTRACT, archive, target, "1" if checksums else "0", str(jobs)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -91,6 +97,8 @@ def time_ours(archive: str, target: str, checksums: bool = False) -> Tuple[float
         raise SystemExit(f"bench.extract: rescue failed: {out.stderr.strip()[-2000:]}")
     elapsed, cpu = time.perf_counter() - t0, children_cpu() - c0
     warnings = int(out.stdout.split()[2])
+    if rss is not None:
+        rss.append(int(out.stdout.split()[3]) / 1024)  # MiB, the largest of the process and its workers
     if warnings:
         raise SystemExit(f"bench.extract: rescue reported {warnings} warnings extracting {archive}")
     return elapsed, cpu
@@ -133,6 +141,35 @@ def reader_rss(members: int) -> dict:
     }
 
 
+def timed_rounds(archive: str, fs_size: int, runs: int) -> tuple:
+    """Rounds of GNU tar, rescue in one process, and rescue with workers and SHA-256 (when there is more than
+    one usable CPU), each on a fresh file system; alternating, so each round saw about the same machine load."""
+    gnu: List[float] = []
+    ours: List[float] = []
+    gnu_cpu: List[float] = []
+    ours_cpu: List[float] = []
+    par: List[float] = []
+    par_cpu: List[float] = []
+    jobs = parallel_extract.default_jobs()
+    loads = []
+    for _ in range(runs):
+        loads.append(os.getloadavg()[0])
+        with tree.scratch(fs_size) as mnt:
+            wall, cpu = time_gnu(archive, mnt)
+            gnu.append(wall)
+            gnu_cpu.append(cpu)
+        with tree.scratch(fs_size) as mnt:
+            wall, cpu = time_ours(archive, mnt)
+            ours.append(wall)
+            ours_cpu.append(cpu)
+        if jobs > 1:
+            with tree.scratch(fs_size) as mnt:
+                wall, cpu = time_ours(archive, mnt, checksums=True, jobs=jobs)
+                par.append(wall)
+                par_cpu.append(cpu)
+    return gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads
+
+
 def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
     archive = os.path.join(workdir, "tree.tar")
     with tree.scratch(max(int(3.5 * 1024**3 * scale), 2 << 30)) as root:  # room for its 1.2M inodes
@@ -155,19 +192,8 @@ def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
         )
     size = os.path.getsize(archive)
     fs_size = int(size * 1.5) + (1 << 30)
-    gnu: List[float] = []
-    ours: List[float] = []
-    gnu_cpu: List[float] = []
-    ours_cpu: List[float] = []
-    for _ in range(runs):
-        with tree.scratch(fs_size) as mnt:
-            wall, cpu = time_gnu(archive, mnt)
-            gnu.append(wall)
-            gnu_cpu.append(cpu)
-        with tree.scratch(fs_size) as mnt:
-            wall, cpu = time_ours(archive, mnt)
-            ours.append(wall)
-            ours_cpu.append(cpu)
+    gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads = timed_rounds(archive, fs_size, runs)
+    jobs = parallel_extract.default_jobs()
     with tree.scratch(fs_size) as mnt:
         hashed, hashed_cpu = time_ours(archive, mnt, checksums=True)
     g, o = statistics.median(gnu), statistics.median(ours)
@@ -196,6 +222,17 @@ def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
         "rescue_files_per_s": round(stats["files"] / o),
         "gnu_tar_files_per_s": round(stats["files"] / g),
     }
+    result["load_average_1min"] = [round(x, 2) for x in loads]
+    if par:
+        p, pc = statistics.median(par), statistics.median(par_cpu)
+        result["parallel"] = {
+            "jobs": jobs,
+            "rescue_sha256_s": [round(t, 3) for t in par],
+            "rescue_sha256_cpu_s": [round(t, 3) for t in par_cpu],
+            "speed_with_sha256": round(g / p, 3),
+            "speed_with_sha256_pairs_median": round(statistics.median(a / b for a, b in zip(gnu, par)), 3),
+            "cpu_speed_with_sha256": round(gc / pc, 3),
+        }
     if members:
         result["read_rss"] = reader_rss(members)
     return result
@@ -205,6 +242,7 @@ def run(args) -> list:
     """Rows (metric, value, unit) for `python -m bench`; the full result goes to stderr as JSON."""
     members = getattr(args, "rss_members", 1_000_000)
     workdir = tempfile.mkdtemp(prefix="bench-extract.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    guard.remove(workdir)
     try:
         result = bench(args.scale, args.runs, members, workdir)
     finally:
@@ -223,6 +261,24 @@ def run(args) -> list:
         ("rescue_files_per_s", result["rescue_files_per_s"], "files/s"),
         ("gnu_tar_files_per_s", result["gnu_tar_files_per_s"], "files/s"),
     ]
+    if "parallel" in result:
+        par = result["parallel"]
+        rows.append(
+            (
+                f"speed_vs_gnu_tar_sha256_jobs{par['jobs']}",
+                par["speed_with_sha256"],
+                "x (median; target >= 1.2)",
+            )
+        )
+        rows.append(
+            ("speed_vs_gnu_tar_sha256_parallel_pairs", par["speed_with_sha256_pairs_median"], "x (pairs)")
+        )
+        rows.append(
+            ("cpu_speed_vs_gnu_tar_sha256_parallel", par["cpu_speed_with_sha256"], "x (GNU tar CPU / ours)")
+        )
+    rows.append(
+        ("load_average_median", statistics.median(result["load_average_1min"]), "(2 cores: > 1 is shared)")
+    )
     if "read_rss" in result:
         rss = result["read_rss"]
         rows.append((f"read_peak_rss_{rss['members']}_members", rss["peak_rss_mib"], "MiB (target < 64)"))

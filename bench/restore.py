@@ -32,6 +32,8 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
+from bench import guard
+
 RECORD = 256 * 1024
 
 
@@ -83,10 +85,13 @@ def write_tap(tar_path: str, tap_path: str) -> int:
 def fresh_fs(workdir: str, size: int):
     """A new ext4 filesystem mounted on a directory (root only), else a new directory."""
     mnt = tempfile.mkdtemp(dir=workdir, prefix="mnt-")
+    guard.remove(mnt)
     # The image on tmpfs when it fits: memory speed, and no disk writeback of one run landing in the next.
     shm = "/dev/shm"
     on_shm = os.path.isdir(shm) and shutil.disk_usage(shm).free > 3 * max(size * 2, 256 << 20)
     image = os.path.join(shm, os.path.basename(mnt) + ".img") if on_shm else mnt + ".img"
+    guard.remove(image)
+    guard.mount(mnt)  # registered after the image: unmounted before it is removed
     mounted = False
     if os.geteuid() == 0 and shutil.which("mkfs.ext4"):
         with open(image, "wb") as f:
@@ -265,6 +270,8 @@ def run(args=None) -> list:
     workdir: Optional[str] = ns.workdir
     own = workdir is None
     workdir = tempfile.mkdtemp(prefix="bench-restore-") if own else workdir
+    if own:
+        guard.remove(workdir)
     try:
         threshold = None if ns.seek_threshold is not None and ns.seek_threshold < 0 else ns.seek_threshold
         result = bench(size, ns.dirs, ns.pick, workdir, threshold, max(1, ns.runs))

@@ -5,7 +5,8 @@
 about 1.6 GB of data (PERF-NOTES measured a 108k-entry, 1.67 GB tree).
 `scratch()` is a context manager giving a directory on a fresh file system: an ext4 image on /dev/shm mounted
 with -o loop (ext4 on tmpfs: real ext4 behaviour, memory speed, and no inode-reuse slowdown from earlier runs,
-see PERF-NOTES), or a plain temporary directory when mounting is not possible.
+see PERF-NOTES), or a plain temporary directory when mounting is not possible; bench.guard undoes both even when
+the bench is killed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 import tempfile
 from typing import Dict, Iterator, Optional
 
+from bench import guard
+
 MiB = 1024 * 1024
 
 
@@ -30,6 +33,7 @@ def scratch(size_bytes: int, inodes: Optional[int] = None) -> Iterator[str]:
         inodes = max(65536, size_bytes // 8192)
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
     work = tempfile.mkdtemp(prefix="rescue-bench-", dir=shm)
+    guard.remove(work)  # and the mount below: undone even when the bench is killed (bench.guard)
     image = os.path.join(work, "fs.img")
     mnt = os.path.join(work, "mnt")
     os.mkdir(mnt)
@@ -41,6 +45,7 @@ def scratch(size_bytes: int, inodes: Optional[int] = None) -> Iterator[str]:
             subprocess.run(
                 ["mkfs.ext4", "-q", "-F", "-N", str(inodes), image], check=True, capture_output=True
             )
+            guard.mount(mnt)
             subprocess.run(["mount", "-o", "loop", image, mnt], check=True, capture_output=True)
             mounted = True
         except (OSError, subprocess.CalledProcessError) as e:

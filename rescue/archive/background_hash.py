@@ -22,11 +22,20 @@ point into those.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 
 # Smaller files are hashed in line: below about a record's worth the hand-off costs more than the overlap gains.
 MIN_SIZE = 256 * 1024
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (taskset, cgroups' cpusets), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class BackgroundHasher:

@@ -6,13 +6,8 @@ Safety (nothing is ever written outside the target root):
   O_NOFOLLOW|O_DIRECTORY)` (openat(2) style), so no symlink is followed, whether the archive created it or it was
   there before; a member below a symlink is refused.  Pax `path`/`linkpath` overrides arrive in `member.path` and
   `member.linkname` and go through the same checks.
-- A regular file is written as an unnamed inode in its directory (O_TMPFILE), its metadata set on the open fd,
-  and only then linked under its name (linkat(2), which never follows or replaces what is there); when the name
-  is taken, or the file system has no O_TMPFILE, it is linked/written under a temporary name
-  (O_CREAT|O_EXCL|O_NOFOLLOW, ".rescue-tmp.PID.N") and renamed over the real name.  Either way an interrupted
-  restore never leaves a half file under the real name (an unnamed inode leaves nothing at all), and a rename
-  never writes through whatever was there (a symlink is replaced, not followed).  O_TMPFILE plus linkat costs
-  one directory update instead of three (create, rename), which is most of what a small file costs.
+- A regular file is written as an unnamed inode (O_TMPFILE) or under a temporary name, its metadata set on the
+  open fd, and only then given its name (rescue.archive.install): a name never shows a half file.
 - Symlinks, devices and fifos are made under a temporary name, their metadata set without following links, and
   renamed into place.  A symlink's target is data: it is stored as the archive says and never followed.
 - Hard links are made with linkat(2) without following symlinks, from a source resolved the same way (so it is
@@ -22,7 +17,8 @@ Metadata, in the order that keeps it (chown(2) clears setuid bits and file capab
 security.capability): data, fchown (numeric ids by default; names when `numeric_owner=False`, looked up in the
 target's own etc/passwd and etc/group first, then this system's), fchmod, xattrs (security.selinux,
 security.capability, system.posix_acl_*; ACLs given only as GNU tar's SCHILY.acl text are turned into those
-xattrs, and the text wins over the binary xattr when names are wanted), then times with nanoseconds (mtime from the archive; atime is the time of the restore, as GNU tar does).
+xattrs, and the text wins over the binary xattr when names are wanted), then times with nanoseconds (mtime from
+the archive; atime is the time of the restore, as GNU tar does).
 Directories are created 0700 and get their mode, xattrs and mtime in `finish()` (or once the restore has left
 them, when very many are pending), after their contents, as GNU tar's delayed_set_stat does, so a default ACL or
 a read-only mode never affects what is restored inside.
@@ -35,98 +31,33 @@ the process may use a second CPU), set in `entry.member.sha256` and compared.
 
 Per-member problems (refused names, I/O errors, lost data, checksum mismatch) are warnings: `extract()` returns
 False and the restore goes on.  A truncated archive (TruncatedArchiveError) propagates: the job cannot go on.
+
+Completion: `on_done(member, ok)` is called once for every member `extract()` returned True for, in the order
+of the extract() calls, when the member is complete (here: before extract() returns; in
+rescue.archive.parallel_extract, when a worker process has written and verified it, so `ok` may then be False
+after a warning).  A journal records members from there, never before they are complete.
 """
 
 from __future__ import annotations
 
-import errno
-import grp
 import hashlib
 import os
-import pwd
 import stat
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from rescue.archive import background_hash
+from rescue.archive import install as inst
 from rescue.archive import member as m
 from rescue.archive import xattrs as xa
+from rescue.archive.dirs import DirCache, split
+from rescue.archive.dirs import Refused as _Refused
+from rescue.archive.owners import Ids, star_to_plain
 from rescue.archive.reader import DamagedMemberError, Entry
 from rescue.archive.tempname import Namer
 from rescue.errors import RescueError
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_UNNAMED_FILE = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC  # open(2): an inode without a name
-_DIR_CACHE = 256  # open directory fds kept (members come in walk order, so few directories are live at once)
 _MAX_PENDING_DIRS = 100_000  # directories whose metadata waits for finish(); more are settled early
-
-
-class _Refused(Exception):
-    """A member cannot be extracted safely; the message says why."""
-
-
-class _Ids:
-    """Owner and ACL names -> ids: the target's etc/passwd and etc/group when present (a bare-metal restore
-    must use the restored system's ids, not the rescue system's), else this system's databases; cached."""
-
-    def __init__(self, root_fd: int):
-        self._root_fd = root_fd
-        self._tables: Dict[str, Tuple[Optional[tuple], Dict[str, int]]] = {}
-        self._cache: Dict[Tuple[str, str], Optional[int]] = {}
-        self._checked: Dict[str, float] = {}
-
-    def _target_table(self, fname: str) -> Dict[str, int]:
-        known = self._tables.get(fname)
-        now = time.monotonic()
-        if known is not None and now - self._checked.get(fname, 0.0) < 1.0:
-            return known[1]  # looked at less than a second ago: the restore may still be writing it
-        self._checked[fname] = now
-        try:
-            etc = os.open("etc", _DIR_FLAGS, dir_fd=self._root_fd)
-        except OSError:
-            return {}
-        try:
-            fd = os.open(fname, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=etc)
-        except OSError:
-            return {}
-        finally:
-            os.close(etc)
-        try:
-            st = os.fstat(fd)
-            key = (st.st_ino, st.st_mtime_ns, st.st_size)
-            if known is not None and known[0] == key:
-                return known[1]
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                data = f.read(16 * 1024 * 1024)
-        finally:
-            os.close(fd)
-        table = {}
-        for line in data.split(b"\n"):
-            fields = line.split(b":")
-            if len(fields) >= 3 and fields[2].isdigit():
-                table.setdefault(fields[0].decode("utf-8", "surrogateescape"), int(fields[2]))
-        self._tables[fname] = (key, table)
-        return table
-
-    def lookup(self, kind: str, name: str) -> Optional[int]:
-        """Id for a user ("passwd") or group ("group") name, or None if unknown anywhere."""
-        if not name:
-            return None
-        if name.isdigit():
-            return int(name)
-        found = self._target_table(kind).get(name)
-        if found is not None:
-            return found
-        key = (kind, name)
-        if key not in self._cache:
-            try:
-                self._cache[key] = (
-                    pwd.getpwnam(name).pw_uid if kind == "passwd" else grp.getgrnam(name).gr_gid
-                )
-            except KeyError:
-                self._cache[key] = None
-        return self._cache[key]
 
 
 class Extractor:
@@ -138,6 +69,7 @@ class Extractor:
         same_owner: Optional[bool] = None,
         overwrite: bool = True,
         on_warning: Optional[Callable[[str, str], None]] = None,
+        on_done: Optional[Callable[[m.Member, bool], None]] = None,
         checksums: bool = False,
     ):
         self.root = os.fspath(target_root)
@@ -150,21 +82,21 @@ class Extractor:
         self.overwrite = overwrite
         self.checksums = checksums  # compute SHA-256 even when no expected value is given
         self._on_warning = on_warning
+        self.on_done = on_done
         self.warnings: List[Tuple[str, str]] = []
         self.files = 0
         self.bytes = 0
-        self._dirs: Dict[str, int] = {}
-        self._stale_dirs = False
+        self._dirs = DirCache(self._root_fd, self._dir_miss)
         # Regular files are written unnamed (O_TMPFILE) and linked into place when done, where /proc can name
         # the fd; else under a temporary name that is renamed.
-        self._unnamed = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+        self._unnamed = inst.unnamed_supported()
         self._pending: Dict[str, tuple] = {}
-        self._ids = _Ids(self._root_fd)
+        self._ids = Ids(self._root_fd)
         self._tmpname = Namer()
         self._atime = time.time_ns()
         # Large files are hashed in a second thread, when there is a second CPU to run it (on one, the hand-offs
         # only cost); started at the first such file.
-        self._background_hash = _usable_cpus() > 1
+        self._background_hash = background_hash.usable_cpus() > 1
         self._hasher: Optional[background_hash.BackgroundHasher] = None
         self._umask = os.umask(0o022)  # read it (there is no other way), then put it back
         os.umask(self._umask)
@@ -176,127 +108,104 @@ class Extractor:
         if self._on_warning is not None:
             self._on_warning(path, message)
 
-    # -- path resolution under the root
+    def _completed(self, member: m.Member, ok: bool) -> None:
+        if self.on_done is not None:
+            self.on_done(member, ok)
 
-    @staticmethod
-    def _split(path: str) -> List[str]:
-        if "\0" in path:
-            raise _Refused("name contains a NUL byte; refused")
-        parts = path.split("/")
-        if "" in parts or "." in parts:
-            parts = [p for p in parts if p not in ("", ".")]
-        if ".." in parts:
-            raise _Refused("name contains '..'; refused")
-        return parts
+    # -- path resolution under the root (rescue.archive.dirs)
 
     def _dir(self, parts: List[str], create: bool = True) -> int:
-        """fd of the directory root/parts, made with mode 0755 when missing; never through a symlink."""
-        if not parts:
-            return self._root_fd
-        key = "/".join(parts)
-        fd = self._dirs.get(key)
-        if fd is not None:
-            return fd
-        parent = self._dir(parts[:-1], create)
-        name = parts[-1]
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        except FileNotFoundError:
-            if not create:
-                raise
-            os.mkdir(name, 0o755, dir_fd=parent)
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        except OSError as e:
-            if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise _Refused(
-                    f"'{key}' is a symlink or not a directory; refusing to write through it"
-                ) from None
-            raise
-        self._dirs[key] = fd  # closed only between members (extract()), never while one is using it
-        return fd
+        return self._dirs.get(parts, create)
 
-    def _forget_dirs(self) -> None:
-        """Close cached directory fds (after a directory was removed or replaced)."""
-        for fd in self._dirs.values():
-            os.close(fd)
-        self._dirs.clear()
+    def _dir_miss(self, key: str) -> None:
+        """Called before a directory that is not cached is opened (the parallel extractor waits there for a
+        worker still writing a file of that name)."""
 
     # -- the entry point
 
     def extract(self, entry: Entry, expected_sha256: Optional[str] = None) -> bool:
         """Restore one entry; False (with a warning) if it was refused, failed, or its data did not verify."""
         member = entry.member
-        if self._stale_dirs or len(self._dirs) > _DIR_CACHE:
-            self._forget_dirs()
-            self._stale_dirs = False
+        self._dirs.between_members()
         try:
-            parts = self._split(member.path)
+            parts = split(member.path)
             if self._pending and len(self._pending) >= _MAX_PENDING_DIRS:
                 self._settle_dirs(parts)
-            kind = member.type
-            if not parts:
-                if kind != m.DIR:
-                    raise _Refused("a member without a name that is not a directory; refused")
-                return self._directory(entry, [])
-            parent = self._dir(parts[:-1])
-            name = parts[-1]
-            if kind == m.FILE:
-                return self._file(entry, parent, name, expected_sha256)
-            if kind == m.DIR:
-                return self._directory(entry, parts)
-            if kind == m.SYMLINK:
-                return self._special(
-                    entry, parent, name, lambda tmp: os.symlink(member.linkname, tmp, dir_fd=parent)
-                )
-            if kind == m.HARDLINK:
-                return self._hardlink(entry, parent, name)
-            if kind in (m.CHARDEV, m.BLOCKDEV):
-                fmt = stat.S_IFCHR if kind == m.CHARDEV else stat.S_IFBLK
-                dev = os.makedev(member.devmajor, member.devminor)
-                return self._special(
-                    entry, parent, name, lambda tmp: os.mknod(tmp, fmt | 0o600, dev, dir_fd=parent)
-                )
-            if kind == m.FIFO:
-                return self._special(entry, parent, name, lambda tmp: os.mkfifo(tmp, 0o600, dir_fd=parent))
-            raise _Refused(f"unknown member type {kind!r}")
+            ok = self._extract(entry, parts, expected_sha256)
         except _Refused as e:
             self._warn(member.path, str(e))
         except DamagedMemberError:
             pass  # the reader has already named the member and the record
         except (OSError, ValueError, OverflowError) as e:
             self._warn(member.path, f"not restored: {getattr(e, 'strerror', None) or e}")
+        else:
+            if ok is None:
+                return True  # a worker process writes it: on_done follows when it is complete
+            if ok:
+                self._completed(member, True)
+            return ok
         return False
+
+    def _extract(self, entry: Entry, parts: List[str], expected: Optional[str]) -> Optional[bool]:
+        member = entry.member
+        kind = member.type
+        if not parts:
+            if kind != m.DIR:
+                raise _Refused("a member without a name that is not a directory; refused")
+            return self._directory(entry, [])
+        if kind == m.FILE:
+            return self._file(entry, parts, expected)
+        if kind == m.DIR:
+            return self._directory(entry, parts)
+        parent = self._dir(parts[:-1])
+        name = parts[-1]
+        if kind == m.SYMLINK:
+            return self._special(
+                entry, parent, name, lambda tmp: os.symlink(member.linkname, tmp, dir_fd=parent)
+            )
+        if kind == m.HARDLINK:
+            return self._hardlink(entry, parent, name)
+        if kind in (m.CHARDEV, m.BLOCKDEV):
+            fmt = stat.S_IFCHR if kind == m.CHARDEV else stat.S_IFBLK
+            dev = os.makedev(member.devmajor, member.devminor)
+            return self._special(
+                entry, parent, name, lambda tmp: os.mknod(tmp, fmt | 0o600, dev, dir_fd=parent)
+            )
+        if kind == m.FIFO:
+            return self._special(entry, parent, name, lambda tmp: os.mkfifo(tmp, 0o600, dir_fd=parent))
+        raise _Refused(f"unknown member type {kind!r}")
 
     # -- kinds
 
-    def _file(self, entry: Entry, parent: int, name: str, expected: Optional[str]) -> bool:
+    def _file(self, entry: Entry, parts: List[str], expected: Optional[str]) -> Optional[bool]:
         member = entry.member
+        parent = self._dir(parts[:-1])
         # Created with its final permission bits: when the umask keeps them all and there are no setuid, setgid
         # or sticky bits (which chown would clear), no fchmod is needed (GNU tar saves it the same way).
         perm = member.mode & 0o777
-        tmp = None
-        fd = -1
-        if self._unnamed:
-            try:
-                fd = os.open(".", _UNNAMED_FILE, perm, dir_fd=parent)
-            except OSError:
-                fd = -1  # no O_TMPFILE on this file system (vfat, some network file systems)
-        if fd < 0:
-            tmp = self._tmpname()
-            fd = os.open(tmp, _NEW_FILE, perm, dir_fd=parent)
-        try:
+        chmod = member.mode != perm or perm & self._umask != 0
+        digest = None
+
+        def fill(fd: int) -> None:
+            nonlocal digest
             digest = self._write_data(fd, entry, expected is not None or self.checksums)
-            self._set_meta(fd, entry, chmod=member.mode != perm or perm & self._umask != 0)
-            if tmp is None:
-                tmp = self._link_unnamed(fd, parent, name)
-        except BaseException:
-            os.close(fd)
-            if tmp is not None:
-                _unlink_quietly(tmp, parent)
-            raise
-        os.close(fd)
-        if tmp is not None:
-            self._install(tmp, parent, name)
+            self._set_meta(fd, entry, chmod=chmod)
+
+        self._replaced(
+            inst.place(
+                parent,
+                parts[-1],
+                perm,
+                fill,
+                unnamed=self._unnamed,
+                namer=self._tmpname,
+                overwrite=self.overwrite,
+                before_rmdir=self._before_rmdir,
+            )
+        )
+        return self._verified(member, digest, expected)
+
+    def _verified(self, member: m.Member, digest: Optional[str], expected: Optional[str]) -> bool:
         if digest is not None:
             member.sha256 = digest
         self.files += 1
@@ -307,7 +216,6 @@ class Extractor:
 
     def _write_data(self, fd: int, entry: Entry, hashing: bool) -> Optional[str]:
         h = hashlib.sha256() if hashing else None
-        write = os.write
         member = entry.member
         if member.sparse is None:
             view = entry.take_all()  # a small file: its data is in the current record, no generator needed
@@ -315,8 +223,7 @@ class Extractor:
                 if h is not None:
                     h.update(view)
                 self.bytes += len(view)
-                while view:
-                    view = view[write(fd, view) :]
+                inst.write_all(fd, view)
                 return h.hexdigest() if h is not None else None
         background = None
         if h is not None and self._background_hash and member.size >= background_hash.MIN_SIZE:
@@ -335,53 +242,24 @@ class Extractor:
                 elif h is not None:
                     h.update(chunk)
                 self.bytes += len(chunk)
-                while chunk:
-                    chunk = chunk[write(fd, chunk) :]
+                inst.write_all(fd, chunk)
         if member.sparse is not None:
             os.ftruncate(fd, member.size)  # the holes, up to the apparent size
         if background is not None:
             return background.hexdigest(h)
         return h.hexdigest() if h is not None else None
 
-    def _link_unnamed(self, fd: int, parent: int, name: str) -> Optional[str]:
-        """Give the finished O_TMPFILE file its name with linkat(2) (open(2): "/proc/self/fd/N" with
-        AT_SYMLINK_FOLLOW).  linkat never replaces what is there: then link it under a temporary name, which
-        `_install` renames over the real one; returns that name, or None when the file is in place."""
-        src = f"/proc/self/fd/{fd}"
-        try:
-            os.link(src, name, dst_dir_fd=parent, follow_symlinks=True)
-            return None
-        except FileExistsError:
-            pass
-        tmp = self._tmpname()
-        os.link(src, tmp, dst_dir_fd=parent, follow_symlinks=True)
-        return tmp
-
     def _install(self, tmp: str, parent: int, name: str) -> None:
-        """Rename tmp over name; a directory in the way is removed if empty (overwrite), else refused."""
-        if not self.overwrite:
-            try:
-                os.stat(name, dir_fd=parent, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
-            else:
-                _unlink_quietly(tmp, parent)
-                raise _Refused("exists; not replaced (overwrite is off)")
-        try:
-            os.rename(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
-        except OSError as e:
-            if e.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
-                _unlink_quietly(tmp, parent)
-                raise
-            try:
-                os.rmdir(name, dir_fd=parent)
-            except OSError:
-                _unlink_quietly(tmp, parent)
-                raise _Refused("a non-empty directory is in the way; not replaced") from None
-            self._stale_dirs = (
+        self._replaced(inst.install(tmp, parent, name, self.overwrite, self._before_rmdir))
+
+    def _before_rmdir(self) -> None:
+        """Called before an empty directory in the way of a member is removed."""
+
+    def _replaced(self, removed_dir: bool) -> None:
+        if removed_dir:
+            self._dirs.stale = (
                 True  # a cached fd may be the removed directory; dropped before the next member
             )
-            os.rename(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
 
     def _special(self, entry: Entry, parent: int, name: str, make) -> bool:
         """Symlinks, devices and fifos: made under a temporary name, metadata set by name (never followed)."""
@@ -400,14 +278,14 @@ class Extractor:
                 self._apply_xattrs(f"/proc/self/fd/{parent}/{tmp}", member.path, xattrs, follow=False)
             os.utime(tmp, ns=(self._atime, member.mtime_ns), dir_fd=parent, follow_symlinks=False)
         except BaseException:
-            _unlink_quietly(tmp, parent)
+            inst.unlink_quietly(tmp, parent)
             raise
         self._install(tmp, parent, name)
         return True
 
     def _hardlink(self, entry: Entry, parent: int, name: str) -> bool:
         member = entry.member
-        src_parts = self._split(member.linkname)
+        src_parts = split(member.linkname)
         if not src_parts:
             raise _Refused("hard link to the target root itself; refused")
         try:
@@ -424,7 +302,7 @@ class Extractor:
         os.link(src_parts[-1], tmp, src_dir_fd=src_parent, dst_dir_fd=parent, follow_symlinks=False)
         self._install(tmp, parent, name)
         # rename(2) does nothing when both names are links to the same file: drop the spare name.
-        _unlink_quietly(tmp, parent)
+        inst.unlink_quietly(tmp, parent)
         return True
 
     def _directory(self, entry: Entry, parts: List[str]) -> bool:
@@ -485,7 +363,7 @@ class Extractor:
                 continue
             try:
                 entries = xa.acl_from_text(
-                    _star_to_plain(text, self.numeric_owner),
+                    star_to_plain(text, self.numeric_owner),
                     user_id=lambda n: self._ids_or_fail("passwd", n),
                     group_id=lambda n: self._ids_or_fail("group", n),
                 )
@@ -534,8 +412,7 @@ class Extractor:
             pass  # a later member replaced the directory (or a parent) with something else: that one wins
         except OSError as e:
             self._warn(path, f"directory metadata not restored: {e.strerror}")
-        if len(self._dirs) > _DIR_CACHE:
-            self._forget_dirs()
+        self._dirs.between_members()
 
     def finish(self) -> None:
         """Set the pending directories' modes, xattrs and mtimes, children first; close the cached fds."""
@@ -544,10 +421,10 @@ class Extractor:
         for key in reversed(list(self._pending)):
             self._apply_dir(key, self._pending[key])
         self._pending.clear()
-        self._forget_dirs()
+        self._dirs.forget()
 
     def close(self) -> None:
-        self._forget_dirs()
+        self._dirs.forget()
         if self._hasher is not None:
             self._hasher.close()
             self._hasher = None
@@ -562,30 +439,3 @@ class Extractor:
         if exc[0] is None:
             self.finish()
         self.close()
-
-
-def _star_to_plain(text: str, numeric: bool) -> str:
-    """star and GNU tar before 1.27 append the numeric id to named entries ("user:bob:rw-:1000"): keep the name,
-    or the number when numeric ids are wanted (this system's names may differ)."""
-    lines = []
-    for raw in text.replace(",", "\n").splitlines():
-        parts = raw.split("#", 1)[0].strip().split(":")
-        if len(parts) == 4 and parts[3].strip().isdigit() and parts[0] in ("user", "u", "group", "g"):
-            qualifier = parts[3].strip() if numeric or not parts[1] else parts[1]
-            raw = f"{parts[0]}:{qualifier}:{parts[2]}"
-        lines.append(raw)
-    return "\n".join(lines)
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # what this process may run on (taskset, cgroups' cpusets)
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def _unlink_quietly(name: str, dir_fd: int) -> None:
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-    except OSError:
-        pass

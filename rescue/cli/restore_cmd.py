@@ -83,8 +83,20 @@ def register(subparsers) -> None:
         action="store_true",
         help="map owners by user/group name in the target's passwd/group (default: numeric ids)",
     )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="processes writing files (default: the CPUs this process may use; 1: one process)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--jobs {text}: give a number of processes, 1 or more")
+    return int(text)
 
 
 def run(args) -> int:
@@ -106,6 +118,7 @@ def run(args) -> int:
         yes=args.yes,
         reload_db=args.reload_db,
         numeric_owner=not args.same_owner_names,
+        jobs=args.jobs,
     )
     with cli.open_device(args) as tape:
         result = run_restore(tape, options)

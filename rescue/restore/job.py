@@ -31,8 +31,8 @@ import socket
 import sys
 from typing import List, Optional
 
-from rescue.archive.extract import Extractor
 from rescue.archive.member import DIR, FILE, Member
+from rescue.archive.parallel_extract import open_extractor
 from rescue.archive.reader import ArchiveReader, DamagedMemberError, TruncatedArchiveError
 from rescue.archive.record_reader import BadRecordError
 from rescue.errors import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, RefusedError, RescueError, UsageError
@@ -180,11 +180,13 @@ class _Job:
         if archive_file:
             self.tape.space_files(archive_file)
         self._counters = (self.tape.records_read, self.tape.seeks)
-        self.extractor = Extractor(
+        self.extractor = open_extractor(
             self.target,
+            jobs=self.o.jobs,
             numeric_owner=self.o.numeric_owner,
             overwrite=True,
             on_warning=self.on_extract_warning,
+            on_done=self.completed,
         )
         self.reader = ArchiveReader(self.tape, on_warning=self.on_reader_warning)
         self._finished = False
@@ -192,15 +194,17 @@ class _Job:
 
     def end_pass(self) -> None:
         try:
-            self.journal.close()
-        except journal_mod.JournalError as e:
-            self.warn(str(e))  # the members since the last write are restored again by --resume
-        if not self._finished:
-            # Stopped by a fatal error (drive offline, truncated archive, catalog mismatch, full target): still
-            # give the directories restored so far their modes and mtimes; the journal stays for --resume.
-            with contextlib.suppress(OSError, RescueError):
-                self.extractor.finish()
-        self.extractor.close()  # its fd of the target root would keep the filesystem busy (umount)
+            if not self._finished:
+                # Stopped by a fatal error (drive offline, truncated archive, catalog mismatch, full target): still
+                # complete what the extractor holds and set the directories' modes; the journal stays (--resume).
+                with contextlib.suppress(OSError, RescueError):
+                    self.extractor.finish()
+            self.extractor.close()  # its fd of the target root would keep the filesystem busy (umount)
+        finally:
+            try:
+                self.journal.close()  # after the extractor's last completions
+            except journal_mod.JournalError as e:
+                self.warn(str(e))  # the members since the last write are restored again by --resume
         records, seeks = self._counters
         # What the device itself counted (the SIMH backend and st keep these), else the reader's count.
         self.result.records_read = self.tape.records_read - records or self.reader.records_read
@@ -224,16 +228,19 @@ class _Job:
         if self.progress is not None:
             self.progress.update(member.size if member.type == FILE else 0, 1)
         if ok:
-            self.completed(member)
-            return False
+            return False  # journaled by completed(), called by the extractor once it is complete
         if any(where == member.path for where, _ in reader.warnings[heard:]):
             self.result.lost.append(member.path)  # the reader named the unreadable record
             return True
         self.result.errors.append(member.path)
         return False
 
-    def completed(self, member: Member) -> None:
-        """A member is complete on the target: count it and journal it (the only place that does)."""
+    def completed(self, member: Member, ok: bool = True) -> None:
+        """The extractor's report that a member it accepted is complete (with worker processes: after extract()
+        returned, written and verified; ok False after its warning): count it and journal it (the only place)."""
+        if not ok:
+            self.result.errors.append(member.path)
+            return
         self.result.files += 1
         self.result.bytes += member.size if member.type == FILE else 0
         try:

@@ -29,6 +29,7 @@ class RestoreOptions:
     yes: bool = False
     reload_db: bool = False
     numeric_owner: bool = True
+    jobs: Optional[int] = None  # processes writing files; None: the CPUs this process may use
     messages: Optional[IO[str]] = None  # stderr by default
     confirm: Optional[Callable[[str], str]] = None  # reads a typed answer; None: input() on a terminal
 

@@ -14,10 +14,13 @@ import tarfile
 import pytest
 
 from rescue.archive import xattrs as xa
-from rescue.archive.extract import Extractor
+from rescue.archive.parallel_extract import open_extractor
 from rescue.archive.reader import ArchiveReader, TruncatedArchiveError
 from rescue.tape.stream import StreamTape
 from tests.support import need, need_tool
+from tests.support.archive import extract_each
+
+pytestmark = pytest.mark.usefixtures("extract_mode")
 
 IS_ROOT = os.geteuid() == 0
 # A file capability: cap_net_bind_service=ep (VFS_CAP_REVISION_2, <linux/capability.h>).
@@ -42,11 +45,10 @@ def archive_of(path, members):
 
 def extract_all(archive, dest, expected=None, **kw):
     os.makedirs(dest, exist_ok=True)
-    results = {}
-    with StreamTape(str(archive)) as tape, Extractor(str(dest), **kw) as x:
-        for entry in ArchiveReader(tape):
-            results[entry.member.path] = x.extract(entry, (expected or {}).get(entry.member.path))
-            results[entry.member.path + "#sha"] = entry.member.sha256
+    with StreamTape(str(archive)) as tape, open_extractor(str(dest), **kw) as x:
+        results, members = extract_each(x, ArchiveReader(tape), expected)
+    for path, mem in members.items():
+        results[path + "#sha"] = mem.sha256
     return results, x.warnings
 
 
@@ -357,7 +359,7 @@ def test_files_are_complete_before_they_get_their_name(tmp_path, unnamed):
     dest = tmp_path / "t"
     dest.mkdir()
     (dest / "g").write_bytes(b"old")  # taken name: replaced through a temporary name
-    with StreamTape(str(a)) as tape, Extractor(str(dest)) as x:
+    with StreamTape(str(a)) as tape, open_extractor(str(dest)) as x:
         x._unnamed = unnamed and x._unnamed
         assert all(x.extract(e) for e in ArchiveReader(tape))
     assert (dest / "f").read_bytes() == data and (dest / "g").read_bytes() == data
@@ -365,7 +367,7 @@ def test_files_are_complete_before_they_get_their_name(tmp_path, unnamed):
     assert sorted(os.listdir(dest)) == ["f", "g"]
     dest2 = tmp_path / "t2"
     dest2.mkdir()
-    with pytest.raises(TruncatedArchiveError), StreamTape(str(cut)) as tape, Extractor(str(dest2)) as x:
+    with pytest.raises(TruncatedArchiveError), StreamTape(str(cut)) as tape, open_extractor(str(dest2)) as x:
         x._unnamed = unnamed and x._unnamed
         for e in ArchiveReader(tape):
             x.extract(e)

@@ -10,10 +10,13 @@ import tarfile
 
 import pytest
 
-from rescue.archive.extract import Extractor
+from rescue.archive.parallel_extract import open_extractor
 from rescue.archive.reader import ArchiveReader, TruncatedArchiveError
 from rescue.errors import RescueError
 from rescue.tape.stream import StreamTape
+from tests.support.archive import extract_each
+
+pytestmark = pytest.mark.usefixtures("extract_mode")
 
 
 def tree_state(top):
@@ -59,11 +62,9 @@ def write_archive(path, members, fmt=tarfile.PAX_FORMAT):
 def restore(arena, archive):
     """Extract everything; returns (reader warnings, extractor warnings, results by path)."""
     before = tree_state(arena / "outside")
-    results = {}
     reader = ArchiveReader(StreamTape(str(archive)))
-    with Extractor(str(arena / "target")) as x:
-        for entry in reader:
-            results[entry.member.path] = x.extract(entry)
+    with open_extractor(str(arena / "target")) as x:
+        results, _ = extract_each(x, reader)
     assert tree_state(arena / "outside") == before
     assert sorted(os.listdir(arena)) == ["a.tar", "outside", "target"]
     return reader.warnings, x.warnings, results
@@ -181,7 +182,7 @@ def test_huge_size_claim_ends_as_a_truncated_archive(arena):
     before = tree_state(arena / "outside")
     with (
         pytest.raises(TruncatedArchiveError, match="last complete member: 'ok'"),
-        Extractor(str(arena / "target")) as x,
+        open_extractor(str(arena / "target")) as x,
     ):
         for entry in ArchiveReader(StreamTape(str(archive))):
             x.extract(entry)
@@ -238,7 +239,7 @@ def test_garbage_is_not_an_archive_and_no_traceback(arena, size):
     archive.write_bytes(os.urandom(size))
     before = tree_state(arena / "outside")
     try:
-        with Extractor(str(arena / "target")) as x:
+        with open_extractor(str(arena / "target")) as x:
             for entry in ArchiveReader(StreamTape(str(archive))):
                 x.extract(entry)
     except RescueError as e:

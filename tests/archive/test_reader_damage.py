@@ -13,7 +13,7 @@ import tracemalloc
 import pytest
 
 from rescue.archive import tarformat as tf
-from rescue.archive.extract import Extractor
+from rescue.archive.parallel_extract import open_extractor
 from rescue.archive.reader import ArchiveReader, TruncatedArchiveError
 from rescue.errors import RescueError
 from rescue.tape.base import MediumError
@@ -24,6 +24,8 @@ from rescue.tape.stream import StreamTape
 from tests.support import need_tool
 
 RECORD = 2048  # tar -b 4
+
+pytestmark = pytest.mark.usefixtures("extract_mode")
 
 
 def make_members(tmp_path, count=120, size=3000):
@@ -61,7 +63,7 @@ def write_tap(archive, tap, bad=()):
 def restore(tape, dest):
     dest.mkdir()
     reader = ArchiveReader(tape)
-    with Extractor(str(dest)) as x:
+    with open_extractor(str(dest)) as x:
         for entry in reader:
             x.extract(entry)
     return reader, x
@@ -143,7 +145,7 @@ def test_truncated_archive_names_the_last_good_member(tmp_path):
     dest = tmp_path / "dest"
     dest.mkdir()
     got = []
-    with pytest.raises(TruncatedArchiveError) as err, Extractor(str(dest)) as x:
+    with pytest.raises(TruncatedArchiveError) as err, open_extractor(str(dest)) as x:
         for entry in ArchiveReader(StreamTape(str(cut))):
             got.append(entry.member.path)
             x.extract(entry)

@@ -25,6 +25,8 @@ from tests.support.tapes import (
 
 RS = 10240  # GNU tar's default record (-b 20): the test archive spans about 75 records
 
+pytestmark = pytest.mark.usefixtures("extract_mode")
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):

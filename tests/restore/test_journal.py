@@ -11,6 +11,8 @@ from rescue.restore.finalize import boot_steps, install_reload_unit, reload_db_a
 from rescue.restore.journal import NAME, Journal, JournalError, read_journal
 from rescue.tapeset.label import Label
 
+pytestmark = pytest.mark.usefixtures("extract_mode")
+
 
 def member(path, record, offset, kind=FILE):
     return Member(path=path, type=kind, record=record, offset=offset, mode=0o750, mtime_ns=123)

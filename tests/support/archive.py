@@ -14,6 +14,10 @@ What is here:
 - `snapshot(root)`: {path: metadata} of a tree (type, mode, ids, mtime_ns, size, sha256, symlink target, rdev,
   xattrs incl. ACLs, data map from SEEK_DATA/SEEK_HOLE, hard-link group), for comparing two trees.
 - `gnu_tar(*args)`: runs GNU tar with LC_ALL=C, returns CompletedProcess (stdout/stderr bytes).
+- `small_tree(root, dirs, per_dir)`, `gnu_archive(tree, path)`: many small files, and GNU tar's archive of them.
+- `extract_each(extractor, entries, expected)`: extracts every entry and finishes; returns ({path: final result},
+  {path: Member}).  A file's final result comes through on_done: with worker processes it is known only
+  after extract() returned (a checksum mismatch, a write error), and `member.sha256` is set then too.
 - `IS_ROOT`.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import stat
 import subprocess
 from pathlib import Path
@@ -69,6 +74,23 @@ def write_tree_archive(root, path, **kw) -> Tuple[object, List[Member]]:
     result = write_archive(tape, str(root), on_member=members.append, **kw)
     tape.save(path)
     return result, members
+
+
+def extract_each(x, entries, expected=None) -> Tuple[Dict[str, bool], Dict[str, Member]]:
+    results: Dict[str, bool] = {}
+    members: Dict[str, Member] = {}
+
+    def done(member: Member, ok: bool) -> None:
+        results[member.path] = ok
+
+    x.on_done = done
+    for entry in entries:
+        path = entry.member.path
+        members[path] = entry.member
+        if not x.extract(entry, (expected or {}).get(path)):
+            results[path] = False
+    x.finish()
+    return results, members
 
 
 def gnu_tar(*args, cwd=None, check=False) -> subprocess.CompletedProcess:
@@ -214,3 +236,28 @@ def _listx(path) -> List[str]:
         return os.listxattr(path, follow_symlinks=False)
     except OSError:
         return []
+
+
+def small_tree(root, dirs: int, per_dir: int, seed: int = 1, max_size: int = 4096) -> None:
+    """dirs x per_dir files of 0..max_size bytes (some setuid or 0600), dated directories, a symlink, a hard link."""
+    rng = random.Random(seed)
+    pool = rng.randbytes(64 * 1024)
+    os.makedirs(root)
+    for d in range(dirs):
+        sub = os.path.join(root, f"d{d:04d}")
+        os.mkdir(sub)
+        for i in range(per_dir):
+            n = int(rng.random() ** 2 * max_size)
+            with open(os.path.join(sub, f"f{i:03d}"), "wb") as f:
+                f.write(pool[:n])
+            if i % 7 == 0:
+                os.chmod(os.path.join(sub, f"f{i:03d}"), 0o4750 if i % 2 else 0o600)
+        os.utime(sub, ns=(0, 1_500_000_000_000_000_000 + d))
+    os.symlink("d0000/f001", os.path.join(root, "sym"))
+    os.link(os.path.join(root, "d0001", "f001"), os.path.join(root, "hard"))
+
+
+def gnu_archive(tree, path) -> str:
+    """GNU tar's pax archive of the tree's content (the tests that use it call need_tool("tar") first)."""
+    subprocess.run(["tar", "--format=posix", "-cf", str(path), "-C", str(tree), "."], check=True)
+    return str(path)
