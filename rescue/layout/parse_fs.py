@@ -85,8 +85,11 @@ def parse_btrfs_super(text: str) -> dict:
     out = {}
     for line in text.splitlines():
         parts = line.split(None, 1)
-        if len(parts) == 2 and parts[0] in ("nodesize", "sectorsize", "csum_type", "label", "fsid"):
-            out[parts[0]] = int(parts[1]) if parts[1].isdigit() else parts[1].split(" (")[0].strip()
+        if len(parts) != 2 or parts[0] not in ("nodesize", "sectorsize", "csum_type", "label", "fsid"):
+            continue
+        value = parts[1].strip()
+        m = re.match(r"\d+ \((\w+)\)$", value)  # "csum_type  0 (crc32c)": the name is what mkfs takes
+        out[parts[0]] = m.group(1) if m else int(value) if value.isdigit() else value
     return out
 
 
