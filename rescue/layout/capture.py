@@ -156,10 +156,18 @@ def _lvm(cap: Capture, pv_paths: List[str]) -> Optional[dict]:
     return out
 
 
+def _identify(cap: Capture, dev: dict) -> None:
+    """Type, UUID and label by probing the device itself: lsblk takes them from udev's database, which a system
+    without udev (the rescue system, a container) does not have."""
+    ident = parse_disks.parse_export(cap.run(["blkid", "-p", "-o", "export", dev["path"]], ok_codes=(0, 2)) or "")
+    dev["blkid"] = ident
+    for key, column in (("TYPE", "fstype"), ("UUID", "uuid"), ("LABEL", "label")):
+        if ident.get(key):
+            dev[column] = ident[key]
+
+
 def _filesystem(cap: Capture, dev: dict) -> dict:
-    ident = parse_disks.parse_export(
-        cap.run(["blkid", "-p", "-o", "export", dev["path"]], ok_codes=(0, 2)) or ""
-    )
+    ident = dev.get("blkid") or {}
     fs = {
         "device": dev["path"],
         "type": ident.get("TYPE") or dev.get("fstype"),
@@ -258,6 +266,8 @@ def capture(
         disk_records.append(rec)
         stack += [dev] + [d for d in parse_disks.descendants(devices, dev["path"]) if d not in stack]
     paths = [d["path"] for d in stack]
+    for dev in stack:
+        _identify(cap, dev)
     md = [m for m in (_md(cap, d) for d in stack if (d.get("type") or "").startswith("raid")) if m]
     luks = [
         x
