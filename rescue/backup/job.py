@@ -74,7 +74,7 @@ class BackupOptions(BackupSettings):
     allow_other_host: bool = False  # overwrite a set written by another host
     db_hooks: List[db.DbHook] = dataclasses.field(default_factory=list)
     host: Optional[str] = None  # default: this host's name
-    layout: Optional[dict] = None  # default: a minimal layout (mounts, lsblk)
+    layout: Optional[dict] = None  # default: layout.backup_layout(root), the full capture
     now: Optional[datetime.datetime] = None  # the clock, for tests of retention
 
 
@@ -270,7 +270,7 @@ class BackupJob:
         label = self.label()
         if not self.archive_only:
             self.tape.rewind()
-            layout_doc = self.options.layout if self.options.layout is not None else layout.minimal_layout()
+            layout_doc = self.options.layout if self.options.layout is not None else layout.backup_layout(self.root)
             write_label(self.tape, label, layout_doc)
         self.written = self.write_archive(label)
         self.summary = self.summarize(label)

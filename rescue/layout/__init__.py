@@ -6,10 +6,10 @@ full layout, docs/layout-format.md), `boot` (firmware and bootloader facts), `mo
 dependency tree), `show` (the tree with the catalog's data per mount point), `plan` (pure: what recreate will run),
 `recreate` (refusals, confirmation, running the plan, checks, mounts).
 
-The backup job calls `capture(root)` (via the names below) and `pseudo_mounts(read_mounts(), root)`.
+The backup job calls `backup_layout(root)` (the capture, never failing the backup) and `pseudo_mounts(read_mounts(), root)`.
 """
 
-from rescue.layout.capture import FORMAT, VERSION, capture
+from rescue.layout.capture import FORMAT, VERSION, backup_layout, capture
 from rescue.layout.mounts import (
     MINIMAL_FORMAT,
     PSEUDO_FSTYPES,
@@ -24,6 +24,7 @@ __all__ = [
     "VERSION",
     "MINIMAL_FORMAT",
     "PSEUDO_FSTYPES",
+    "backup_layout",
     "capture",
     "minimal_layout",
     "parse_mountinfo",

@@ -159,7 +159,9 @@ def _lvm(cap: Capture, pv_paths: List[str]) -> Optional[dict]:
 def _identify(cap: Capture, dev: dict) -> None:
     """Type, UUID and label by probing the device itself: lsblk takes them from udev's database, which a system
     without udev (the rescue system, a container) does not have."""
-    ident = parse_disks.parse_export(cap.run(["blkid", "-p", "-o", "export", dev["path"]], ok_codes=(0, 2)) or "")
+    ident = parse_disks.parse_export(
+        cap.run(["blkid", "-p", "-o", "export", dev["path"]], ok_codes=(0, 2)) or ""
+    )
     dev["blkid"] = ident
     for key, column in (("TYPE", "fstype"), ("UUID", "uuid"), ("LABEL", "label")):
         if ident.get(key):
@@ -296,3 +298,15 @@ def capture(
         "files": _files(cap.root),
         "missing": cap.missing,
     }
+
+
+def backup_layout(root: str) -> dict:
+    """The layout a backup puts into its label: the full capture, or, should the capture itself break on
+    something this code did not foresee, the minimal layout with the reason, because a layout never fails a
+    backup (the tape is worth more than its description)."""
+    try:
+        return capture(root)
+    except Exception as e:  # noqa: BLE001 - any failure of the description must not cost the backup
+        minimal = mountinfo.minimal_layout()
+        minimal["missing"] = [f"layout capture failed: {type(e).__name__}: {e}"]
+        return minimal

@@ -101,3 +101,66 @@ def usage_by_mount(layout: dict, members: Iterable) -> Dict[str, dict]:
         if getattr(member, "type", "file") == "file":
             usage[where]["bytes"] += int(member.size or 0)
     return usage
+
+
+# Filesystem parameters recreate keeps, per kind (the rest, like free counts, are state).
+KEPT_EXT = (
+    "features",
+    "block_size",
+    "inode_size",
+    "inode_count",
+    "block_count",
+    "reserved_blocks",
+    "blocks_per_group",
+    "flex_bg_size",
+    "journal_size_k",
+)
+
+
+def identity(layout: dict) -> dict:
+    """What recreate promises to keep, in a form two captures can be compared by: partition tables (label, id,
+    each partition's geometry, type, UUID, name), md (level, metadata, UUID, name), LUKS (version, UUID, cipher,
+    key and sector size), LVM (VG and LV names, UUIDs, sizes; PV UUIDs) and filesystems (type, UUID, label,
+    size and mkfs parameters), all keyed by what does not depend on device names."""
+    tables = []
+    for disk in layout.get("disks", []):
+        t = disk.get("table") or {}
+        parts = [
+            {k: p.get(k) for k in ("number", "start", "size", "type", "uuid", "name", "attrs")}
+            for p in t.get("partitions", [])
+        ]
+        tables.append({"size": disk["size"], "label": t.get("label"), "id": t.get("id"), "partitions": parts})
+    fss = []
+    for fs in layout.get("filesystems", []):
+        entry = {k: fs.get(k) for k in ("type", "uuid", "label", "size")}
+        if fs.get("ext"):
+            entry["ext"] = {k: fs["ext"].get(k) for k in KEPT_EXT}
+        if fs.get("xfs"):
+            entry["xfs"] = {
+                s: {k: v for k, v in fs["xfs"][s].items() if k != "_" or s == "log"} for s in fs["xfs"]
+            }
+        if fs.get("btrfs"):
+            b = fs["btrfs"]
+            entry["btrfs"] = {k: b.get(k) for k in ("nodesize", "sectorsize", "csum_type", "label")}
+            entry["btrfs"]["subvolumes"] = [(s["id"], s["path"]) for s in b.get("subvolumes") or []]
+            entry["btrfs"]["default_id"] = b.get("default_id")
+        fss.append(entry)
+    lvm = layout.get("lvm") or {}
+    return {
+        "tables": tables,
+        "md": sorted(
+            (m["uuid"], m["level"], m["metadata"], m.get("name"), m.get("raid_devices"))
+            for m in layout.get("md", [])
+        ),
+        "luks": sorted(
+            (x["uuid"], x["version"], x["cipher"], x["key_size"], x["sector_size"])
+            for x in layout.get("luks", [])
+        ),
+        "pvs": sorted((p["pv_uuid"], p.get("vg_name")) for p in lvm.get("pvs", [])),
+        "vgs": sorted((v["vg_uuid"], v["vg_name"], v.get("vg_extent_size")) for v in lvm.get("vgs", [])),
+        "lvs": sorted(
+            (lv["lv_uuid"], lv["vg_name"], lv["lv_name"], lv.get("lv_size")) for lv in lvm.get("lvs", [])
+        ),
+        "filesystems": sorted(fss, key=lambda f: str(f["uuid"])),
+        "mounts": sorted((m["mount_point"], m["fstype"], m.get("fsroot")) for m in layout.get("mounts", [])),
+    }
