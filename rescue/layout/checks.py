@@ -2,7 +2,7 @@
 layout.  `check_step(check, run) -> None | problem` takes a step's `check` dict (built by `plan`) and a runner
 (`run(argv) -> CompletedProcess`, which logs); it returns None when the result is as planned, else one line
 saying what differs.  Kinds: "table" (`sfdisk --json`: label, disk id, every partition's start, size, type and
-UUID; and `lsblk -J` sees each partition), "blkid" (`blkid -p -o export`: TYPE, UUID, LABEL), "md" (`mdadm
+UUID), "kernel" (`lsblk -J` shows each new partition with its size), "blkid" (`blkid -p -o export`: TYPE, UUID, LABEL), "md" (`mdadm
 --detail --export`: MD_UUID), "lvs" (`lvs --reportformat json`: the VG's LV UUIDs), "mount" (mountinfo).
 """
 
@@ -37,11 +37,17 @@ def _table(check: dict, run: Callable) -> Optional[str]:
         for key in ("start", "size", "type", "uuid"):
             if want.get(key) is not None and not _same(have.get(key), want[key]):
                 return f"{have['node']}: {key} {have.get(key)}, planned {want[key]}"
+    return None
+
+
+def _kernel(check: dict, run: Callable) -> Optional[str]:
     listed = _text(run, ["lsblk", "-J", "-b", "-O", check["disk"]])
-    paths = {d["path"] for d in parse_disks.parse_lsblk(listed)} if listed else set()
-    for part in got["partitions"]:
-        if part["node"] not in paths or not os.path.exists(part["node"]):
-            return f"{part['node']}: the kernel does not show the new partition (lsblk -J)"
+    sizes = {d["path"]: int(d.get("size") or 0) for d in parse_disks.parse_lsblk(listed)} if listed else {}
+    for node, size in zip(check["nodes"], check["sizes"]):
+        if node not in sizes or not os.path.exists(node):
+            return f"{node}: the kernel does not show the new partition (lsblk -J)"
+        if sizes[node] != size:
+            return f"{node}: the kernel sees {sizes[node]} bytes, planned {size}"
     return None
 
 
@@ -80,7 +86,7 @@ def _mount(check: dict, run: Callable) -> Optional[str]:
     return f"{check['device']} is not mounted on {check['target']}"
 
 
-KINDS = {"table": _table, "blkid": _blkid, "md": _md, "lvs": _lvs, "mount": _mount}
+KINDS = {"table": _table, "kernel": _kernel, "blkid": _blkid, "md": _md, "lvs": _lvs, "mount": _mount}
 
 
 def check_step(check: dict, run: Callable) -> Optional[str]:

@@ -268,7 +268,14 @@ def _disk_steps(layout, matched, dmap, options, changes, resized) -> List[Step]:
                 check=check,
             )
         )
-        steps.append(Step("partition", ["partx", "-u", new["path"]], [new["path"]]))
+        # partx tells the kernel the new table even where it does not re-read one (loop devices, busy disks).
+        kernel = {
+            "kind": "kernel",
+            "disk": new["path"],
+            "nodes": nodes,
+            "sizes": [z * table["sector_size"] for z in sizes],
+        }
+        steps.append(Step("partition", ["partx", "-u", new["path"]], [new["path"]], check=kernel))
         steps += [Step("wipe", ["wipefs", "-a", n], [n]) for n in nodes]
     return steps
 
