@@ -14,10 +14,11 @@ import os
 import tempfile
 from typing import Optional, Tuple
 
-from rescue import volume
-from rescue.catalog import open_catalog
 from rescue.layout.model import LayoutError, load, usage_by_mount
 from rescue.tape import open_tape
+from rescue.tapeset.catalog import open_catalog
+from rescue.tapeset.catalog_tape import CATALOG_NAME, read_catalog
+from rescue.tapeset.label import read_label
 
 
 def load_layout_file(path: str) -> dict:
@@ -35,14 +36,14 @@ def load_layout_file(path: str) -> dict:
 
 def usage_from_catalog(layout: dict, path: str) -> dict:
     if os.path.isdir(path):
-        path = os.path.join(path, volume.CATALOG_NAME)
+        path = os.path.join(path, CATALOG_NAME)
     _, members = open_catalog(path)
     return usage_by_mount(layout, members)
 
 
 def from_tape(device: str, want_usage: bool) -> Tuple[dict, Optional[dict]]:
     with open_tape(device) as tape:
-        label = volume.read_label(tape)
+        label = read_label(tape)
         if label is None:
             raise LayoutError(f"{device}: no rescue label in tape file 0, so no layout; give --from FILE")
         if label.layout is None:
@@ -51,7 +52,7 @@ def from_tape(device: str, want_usage: bool) -> Tuple[dict, Optional[dict]]:
         usage = None
         if want_usage:
             with tempfile.TemporaryDirectory(prefix="rescue-layout-") as spool:
-                files = volume.read_catalog(tape, label, spool)
+                files = read_catalog(tape, label, spool)
                 usage = usage_from_catalog(layout, files.catalog)
         tape.rewind()
     return layout, usage

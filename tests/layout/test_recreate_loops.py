@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from rescue.backup import run_backup
+from rescue.backup.job import run_backup
 from rescue.cli import main
 from rescue.errors import RefusedError
 from rescue.layout import capture, model, recreate
@@ -22,9 +22,8 @@ from rescue.layout.plan import RecreateOptions
 from rescue.tape.simh import SimhTape
 from tests.support import need_tool
 from tests.support.loops import sh
-from tests.test_backup import options as backup_options
-from tests.test_restore_backup import restore
-from tests.test_restore_tapes import make_tree, tree_state
+from tests.support.backups import options as backup_options
+from tests.support.tapes import make_tree, tree_state
 
 MIB = 1024 * 1024
 GPT = """label: gpt
@@ -117,8 +116,7 @@ def test_gpt_layout_from_the_tape_is_recreated_identically_and_the_restore_compa
     assert [m["mount_point"] for m in after["mounts"]] == ["/", "/boot"]
     assert "mke2fs" in log.read_text() and f"sfdisk --no-reread --wipe=always {disk}" in log.read_text()
 
-    result = restore(str(tap), str(target), yes=True)
-    assert result.exit_code == 0, result.text
+    assert rescue("-f", tap, "restore", "-C", target, "--yes") == 0
     assert tree_state(str(target)) == before_state
 
 
