@@ -21,8 +21,8 @@ from rescue.layout import capture, model, recreate
 from rescue.layout.plan import RecreateOptions
 from rescue.tape.simh import SimhTape
 from tests.support import need_tool
-from tests.support.loops import sh
 from tests.support.backups import options as backup_options
+from tests.support.loops import sh
 from tests.support.tapes import make_tree, tree_state
 
 MIB = 1024 * 1024
