@@ -211,14 +211,24 @@ def _btrfs_subvolumes(cap: Capture, fs: dict, mounts: List[dict]) -> None:
 
 
 def _mounts(cap: Capture, paths: List[str]) -> List[dict]:
-    """The mounts of the captured devices (findmnt -J, else mountinfo), with their point relative to root."""
+    """The mounts of the captured devices (from mountinfo, which findmnt reads too), with their point relative
+    to root.  A mount's source is the name it was mounted by (/dev/vg/root, /dev/disk/by-uuid/...): it is
+    matched to a captured device by its device number."""
+    by_rdev = {}
+    for path in paths:
+        try:
+            by_rdev[os.stat(path).st_rdev] = path
+        except OSError:
+            pass
     found = []
     for m in mountinfo.read_mounts():
         source = m["source"]
         if not source.startswith("/dev/"):
             continue
-        real = os.path.realpath(source)
-        dev = source if source in paths else real if real in paths else None
+        try:
+            dev = source if source in paths else by_rdev.get(os.stat(source).st_rdev)
+        except OSError:
+            dev = None
         rel = _relative_mount(m["mount_point"], cap.root)
         if dev is None or rel is None:
             continue

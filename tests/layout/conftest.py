@@ -1,4 +1,5 @@
-"""Fixtures of the layout tests: loop devices that are always detached (tests/support/loops.py)."""
+"""Fixtures of the layout tests: loop devices that are always detached (tests/support/loops.py), and the rescue
+image for the guest tests (md, LVM, LUKS need its kernel)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import pytest
 
 from tests.support import need, need_tool
+from tests.support.images import build_pyz, run_tool
 from tests.support.loops import LoopDisks
 
 
@@ -18,3 +20,13 @@ def loops(tmp_path):
     )
     with LoopDisks(tmp_path) as disks:
         yield disks
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory):
+    """The rescue image (kernel + initrd) with this tree's rescue.pyz, built once per test run."""
+    need_tool("apt-get", "apt-cache", "dpkg-deb", "readelf", "zstd")
+    build = tmp_path_factory.mktemp("layout-image")
+    pyz = build_pyz(build / "rescue.pyz")
+    run_tool("iso.mkinitramfs", "--out", str(build / "image"), "--pyz", str(pyz))
+    return build / "image"
