@@ -70,10 +70,10 @@ def parse_xfs_info(text: str) -> Dict[str, dict]:
             current = head.strip()
             sections[current] = {}
             # "meta-data=/dev/sda1  isize=512": the first word after the section's "=" is its device or kind.
-            first, _, rest = rest.strip().partition(" ")
-            sections[current]["_"] = first
-            if first == "internal":  # "log =internal log"
-                rest = rest.partition(" ")[2]
+            first, _, after = rest.strip().partition(" ")
+            if "=" not in first:
+                sections[current]["_"] = first
+                rest = after.partition(" ")[2] if first == "internal" else after  # "log =internal log"
         if current is None:
             continue
         for key, value in re.findall(r"([\w-]+)=([^\s,]+)", rest):
