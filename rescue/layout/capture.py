@@ -23,7 +23,7 @@ from typing import Dict, Iterable, List, Optional
 from rescue.layout import mounts as mountinfo
 from rescue.layout import parse_disks, parse_fs, parse_stack
 from rescue.layout.boot import boot_facts
-from rescue.layout.tools import probe, read_text
+from rescue.layout.tools import have, probe, read_text
 
 FORMAT = "rescue-layout"
 VERSION = 1
@@ -183,7 +183,11 @@ def _filesystem(cap: Capture, dev: dict) -> dict:
         text = cap.run(["dumpe2fs", "-h", dev["path"]])
         fs["ext"] = parse_fs.parse_dumpe2fs(text) if text else None
     elif kind == "xfs":
-        text = cap.run(["xfs_info", dev["path"]])
+        # xfs_info is a shell wrapper around `xfs_db -p xfs_info -c info`; a system with only xfs_db has the same.
+        if have("xfs_info"):
+            text = cap.run(["xfs_info", dev["path"]])
+        else:
+            text = cap.run(["xfs_db", "-r", "-p", "xfs_info", "-c", "info", dev["path"]])
         fs["xfs"] = parse_fs.parse_xfs_info(text) if text else None
     elif kind == "btrfs":
         text = cap.run(["btrfs", "inspect-internal", "dump-super", dev["path"]])
