@@ -13,6 +13,9 @@ packages=(
   qemu-utils busybox-static cpio zstd
   # the virtual tape: tgt is built from Debian's source with our patch (drill/build-tgt.sh)
   tgt libiscsi-bin dpkg-dev make patch xz-utils
+  # disk layouts on loop devices: partition tables, filesystems; md, LVM, LUKS for captures (their kernel parts
+  # run in a rescue-image guest)
+  fdisk gdisk xfsprogs btrfs-progs mdadm lvm2 cryptsetup-bin
   # lint of shell scripts
   shellcheck
 )

@@ -113,7 +113,9 @@ def sizes(plan, disk):
 
 
 def test_a_disk_is_never_matched_by_its_name_alone():
-    with pytest.raises(PlanError, match=r"--map /dev/vda=DEV .*disks here: /dev/vda \(1000.0 MiB, serial USBSTICK\)\)"):
+    with pytest.raises(
+        PlanError, match=r"--map /dev/vda=DEV .*disks here: /dev/vda \(1000.0 MiB, serial USBSTICK\)\)"
+    ):
         plan_recreate(layout(serial="OLD"), [here("/dev/vda", 1000, serial="USBSTICK")], RecreateOptions())
 
 
