@@ -270,7 +270,9 @@ class BackupJob:
         label = self.label()
         if not self.archive_only:
             self.tape.rewind()
-            layout_doc = self.options.layout if self.options.layout is not None else layout.backup_layout(self.root)
+            layout_doc = (
+                self.options.layout if self.options.layout is not None else layout.backup_layout(self.root)
+            )
             write_label(self.tape, label, layout_doc)
         self.written = self.write_archive(label)
         self.summary = self.summarize(label)
