@@ -52,7 +52,7 @@ def from_tape(device: str, want_usage: bool) -> Tuple[dict, Optional[dict]]:
         usage = None
         if want_usage:
             with tempfile.TemporaryDirectory(prefix="rescue-layout-") as spool:
-                files = read_catalog(tape, label, spool)
+                files = read_catalog(tape, label.catalog_file, spool)
                 usage = usage_from_catalog(layout, files.catalog)
         tape.rewind()
     return layout, usage
