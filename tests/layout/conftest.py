@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.support import need, need_tool
-from tests.support.images import build_pyz, run_tool
+from tests.support.images import build_image, build_pyz
 from tests.support.loops import LoopDisks
 
 
@@ -25,8 +25,5 @@ def loops(tmp_path):
 @pytest.fixture(scope="session")
 def image(tmp_path_factory):
     """The rescue image (kernel + initrd) with this tree's rescue.pyz, built once per test run."""
-    need_tool("apt-get", "apt-cache", "dpkg-deb", "readelf", "zstd")
     build = tmp_path_factory.mktemp("layout-image")
-    pyz = build_pyz(build / "rescue.pyz")
-    run_tool("iso.mkinitramfs", "--out", str(build / "image"), "--pyz", str(pyz))
-    return build / "image"
+    return build_image(build / "image", build_pyz(build / "rescue.pyz"))

@@ -16,6 +16,7 @@ from drill import guestrun
 from drill import qemu as vm
 from rescue.layout import model
 from tests.support import need_tool
+from tests.support.images import sparse_disks
 
 pytestmark = pytest.mark.vm
 SCRIPT = Path(__file__).resolve().parent / "data" / "guest-stacks.sh"
@@ -26,12 +27,7 @@ DISKS = {"vda": 256, "vdb": 256, "vdc": 256, "vdd": 512}  # MiB
 def rounds(image, tmp_path_factory):
     need_tool(vm.QEMU)
     work = tmp_path_factory.mktemp("layout-guest")
-    disks = []
-    for name, mib in DISKS.items():
-        disk = work / f"{name}.img"
-        with disk.open("wb") as f:
-            f.truncate(mib << 20)
-        disks.append(disk)
+    disks = sparse_disks(work, [mib << 20 for mib in DISKS.values()])
     result = guestrun.run_script("stacks", SCRIPT.read_text(), work, None, disks, timeout=1500, image=image)
     assert result.status == 0, result.console[-5000:]
     return result.share
