@@ -43,6 +43,8 @@ def logged_runner(log: TextIO) -> Runner:
         log.flush()
         return proc.returncode, out
 
+    return run
+
 
 def parse_blkid_export(text: str) -> List[dict]:
     """`blkid -o export` (blocks of KEY=value separated by blank lines) -> [{"DEVNAME": ..., "UUID": ...}]."""
