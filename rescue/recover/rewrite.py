@@ -59,7 +59,7 @@ def rewrite_crypttab(text: str, uuids: Dict[str, str], devices: Dict[str, str]) 
     return _rewrite_field(text, 1, uuids, devices, "crypttab")
 
 
-_TOKEN = re.compile(r"(?<![\w/=-])(UUID=[0-9A-Fa-f:-]+|/dev/disk/by-uuid/[0-9A-Fa-f-]+|/dev/[\w/.-]+)")
+_TOKEN = re.compile(r"(?<![\w/-])(UUID=[0-9A-Fa-f:-]+|/dev/disk/by-uuid/[0-9A-Fa-f-]+|/dev/[\w/.-]+)")
 
 
 def rewrite_names(
