@@ -93,12 +93,14 @@ def _saved(o: RecoverOptions) -> dict:
 
 
 class Recover:
-    def __init__(self, options: RecoverOptions, out: TextIO = sys.stdout, ask: Callable[[str], str] = input):
+    def __init__(
+        self, options: RecoverOptions, out: Optional[TextIO] = None, ask: Callable[[str], str] = input
+    ):
         self.o, self.ask = options, ask
         os.makedirs(options.state_dir, mode=0o700, exist_ok=True)
         self.log_path = os.path.join(options.state_dir, "recover.log")
         self.log = open(self.log_path, "a", encoding="utf-8")
-        self.out = Tee(out, self.log)
+        self.out = Tee(out or sys.stdout, self.log)
         self.layout_log = os.path.join(options.state_dir, "layout.log")
         self.state = State(os.path.join(options.state_dir, STATE_NAME))
         self.exit_code = EXIT_OK
@@ -368,7 +370,9 @@ class _NoSpace:
         self.out.flush()
 
 
-def run_recover(options: RecoverOptions, out: TextIO = sys.stdout, ask: Callable[[str], str] = input) -> int:
+def run_recover(
+    options: RecoverOptions, out: Optional[TextIO] = None, ask: Callable[[str], str] = input
+) -> int:
     job = Recover(options, out, ask)
     try:
         return job.run()
@@ -376,7 +380,7 @@ def run_recover(options: RecoverOptions, out: TextIO = sys.stdout, ask: Callable
         job.close()
 
 
-def run_one(stage: str, options: RecoverOptions, out: TextIO = sys.stdout) -> int:
+def run_one(stage: str, options: RecoverOptions, out: Optional[TextIO] = None) -> int:
     """`rescue bootloader install` / `rescue finalize`: one stage, on the state of a recover or a layout file."""
     job = Recover(options, out)
     try:

@@ -19,7 +19,7 @@ from rescue.layout import mounts as mountinfo
 from tests.layout.test_recreate_loops import MIB, back_up, wipe
 from tests.support import need_tool
 from tests.support.loops import sh
-from tests.support.tapes import tree_state
+from tests.support.tapes import gnu_tar, tree_state, write_tap
 
 MBR = "label: dos\n,200M,83\n,,82\n"
 DPKG_STATUS = "Package: grub-pc\nStatus: install ok installed\nVersion: 2.06-13\n\n"
@@ -128,3 +128,28 @@ def test_recover_stops_at_the_bootloader_naming_grub_pc_and_resume_finishes_in_a
     assert [m["mount_point"] for m in mountinfo.read_mounts() if m["mount_point"].startswith(prefix)] == []
     assert "time per stage" in capsys.readouterr().out
     subprocess.run(["sync"], check=False)
+
+
+def test_a_plain_gnu_tar_tape_is_recovered_onto_a_layout_captured_separately(loops, tmp_path, capsys):
+    need_tool("tar", "chroot", "ldd", "mount", "umount")
+    disk = loops.disk("classic", 400 * MIB)
+    src = tmp_path / "src"
+    fstab = fake_system(loops, disk, src)
+    install_fake_grub(src)  # this system has its bootloader tools
+    layout = tmp_path / "layout.json"
+    assert main(["layout", "capture", "--root", str(src), "--disk", disk, "-o", str(layout)]) == 0
+    tap = write_tap(
+        str(tmp_path / "classic.tap"), gnu_tar(str(src), str(tmp_path / "a.tar")), 20 * 512, rescue_set=False
+    )
+    loops.umount_all()
+    wipe(disk)
+
+    target, state_dir = tmp_path / "target", tmp_path / "state"
+    argv = ["-f", tap, "recover", "--no-catalog", "--layout", layout, "--map", f"{disk}={disk}", "--yes"]
+    assert main([str(a) for a in argv + ["--target", target, "--state-dir", state_dir]]) == 0
+    out = capsys.readouterr().out
+    assert "no rescue label" in out or "--no-catalog" in out
+    assert (target / "etc/fstab").read_text() == fstab
+    assert (target / "root/notes.txt").read_text() == "tape on friday\n" * 50
+    calls = (target / "var/log/fake-boot.log").read_text().splitlines()
+    assert calls[0] == f"grub-install --target=i386-pc {disk}" and calls[-1] == "update-grub "
