@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 
 from rescue.cli.layout_cmd import _maps
+from rescue.errors import RescueError
 from rescue.recover.job import RecoverOptions, run_recover
-from rescue.recover.state import DEFAULT_STATE_DIR
+from rescue.recover.state import DEFAULT_STATE_DIR, STATE_NAME, State
 
 EPILOG = """\
 Stages: layout (recreate the disks of the backup and mount them under TARGET), restore (every file from the
@@ -54,6 +58,11 @@ def register(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop; nothing is touched")
     p.add_argument("--yes", action="store_true", help="do not ask for the typed confirmation")
     p.add_argument("--resume", action="store_true", help="continue a recover from the stage where it stopped")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON summary on stdout (stages done, seconds, errors; the rest goes to stderr)",
+    )
     p.set_defaults(func=run)
 
 
@@ -73,4 +82,25 @@ def run(args) -> int:
         resume=args.resume,
         state_dir=args.state_dir,
     )
-    return run_recover(options)
+    if not args.json:
+        return run_recover(options)
+    try:
+        code = run_recover(options, out=sys.stderr)
+    except RescueError as e:
+        _summary(args.state_dir, e.exit_code, str(e))
+        raise
+    _summary(args.state_dir, code, None)
+    return code
+
+
+def _summary(state_dir: str, code: int, error) -> None:
+    state = State.load(os.path.join(state_dir, STATE_NAME))
+    data = state.data if state else {}
+    summary = {
+        "exit_code": code,
+        "error": error,
+        "stages": data.get("stages", {}),
+        "device_map": data.get("device_map", {}),
+        "mounts": data.get("mounts", []),
+    }
+    print(json.dumps(summary, sort_keys=True))
