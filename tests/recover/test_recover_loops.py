@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 
 from rescue.cli import main
 from rescue.layout import mounts as mountinfo
@@ -130,7 +129,6 @@ def test_recover_stops_at_the_bootloader_naming_grub_pc_and_resume_finishes_in_a
     assert "grub-install --target=i386-pc" in (target / "var/log/rescue/recover.log").read_text()
     prefix = str(target) + "/"
     assert [m["mount_point"] for m in mountinfo.read_mounts() if m["mount_point"].startswith(prefix)] == []
-    subprocess.run(["sync"], check=False)
 
 
 def test_a_plain_gnu_tar_tape_is_recovered_onto_a_layout_captured_separately(loops, tmp_path, capsys):
@@ -156,3 +154,33 @@ def test_a_plain_gnu_tar_tape_is_recovered_onto_a_layout_captured_separately(loo
     assert (target / "root/notes.txt").read_text() == "tape on friday\n" * 50
     calls = (target / "var/log/fake-boot.log").read_text().splitlines()
     assert calls[0] == f"grub-install --target=i386-pc {disk}" and calls[-1] == "update-grub "
+
+
+def test_recover_onto_another_bigger_disk_rewrites_device_names_and_rebuilds_the_initramfs(
+    loops, tmp_path, capsys
+):
+    need_tool("tar", "chroot", "ldd", "mount", "umount")
+    old = loops.disk("old", 400 * MIB)
+    new = loops.disk("new", 600 * MIB)
+    src = tmp_path / "src"
+    fake_system(loops, old, src)
+    install_fake_grub(src)
+    (src / "usr/sbin/update-initramfs").write_text(RECORDER)
+    (src / "usr/sbin/update-initramfs").chmod(0o755)
+    by_name = f"{old}p1 / ext4 errors=remount-ro 0 1\n{old}p2 none swap sw 0 0\n"
+    (src / "etc/fstab").write_text(by_name)
+    tap = back_up(tmp_path, src)
+    loops.umount_all()
+
+    target = tmp_path / "target"
+    argv = ["-f", tap, "recover", "--map", f"{old}={new}", "--grow", "/", "--yes", "--target", target]
+    assert main([str(a) for a in argv + ["--state-dir", tmp_path / "state"]]) == 0
+    assert f"initramfs rebuilt: disk {old} is {new} here" in capsys.readouterr().out
+    calls = (target / "var/log/fake-boot.log").read_text().splitlines()
+    assert calls[0] == f"grub-install --target=i386-pc {new}"
+    assert calls[-1] == "update-initramfs -u -k all"
+    assert (
+        target / "etc/fstab"
+    ).read_text() == f"{new}p1 / ext4 errors=remount-ro 0 1\n{new}p2 none swap sw 0 0\n"
+    assert (target / "etc/fstab.rescue-orig").read_text() == by_name
+    assert int(sh("blockdev", "--getsize64", f"{new}p1")) == 400 * MIB
