@@ -307,6 +307,11 @@ class Recover:
         self.ensure_mounted()
         with open_tape(self._device()) as tape:
             result = run_restore(tape, self.restore_options(self.o.target, dry_run=False))
+        if result.truncated:
+            # An incomplete system must not get a bootloader: stop, the journal lets --resume continue.
+            raise RescueError(
+                f"restore: {result.truncated}; with a complete copy of the tape run: rescue recover --resume"
+            )
         if result.exit_code == EXIT_PARTIAL:
             self.exit_code = EXIT_PARTIAL
             self.say("restore finished with problems (listed above); going on with the bootloader")
