@@ -1,7 +1,7 @@
 """`rescue drill`: run the recovery drill from a source checkout, or say how to run it.
 
 The drill (drill/run.py in the source tree, `make drill`) needs more than this program: the patched tgt it
-builds from Debian's source, QEMU, the rescue image built by iso/mkinitramfs, and the test helpers.  So this
+builds from Debian's source, QEMU, the rescue image built by iso.mkinitramfs, and the test helpers.  So this
 command runs it only when the package is imported from a checkout that holds drill/run.py, with the same
 interpreter, and passes its exit code on; from rescue.pyz or an installed copy it explains where to run it
 and exits 2.  It never pretends: no checkout, no drill.

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--no-default-excludes",
         action="store_true",
-        help="also restore proc, sys, dev, run, tmp, mnt, media, lost+found",
+        help="also restore the contents of proc, sys, dev, run, tmp, mnt, media, lost+found (their empty directories always come back)",
     )
     p.add_argument("--catalog", metavar="FILE", help="use this catalog.jsonl.gz instead of the tape's")
     p.add_argument(

@@ -53,7 +53,8 @@ def boot_steps(target: str, label=None) -> List[str]:
             )
     if os.path.isdir(os.path.join(target, "boot")):
         lines.append(
-            "bootloader: not reinstalled by restore; in a chroot of the target run grub-install and update-grub"
+            "bootloader: not reinstalled by restore; 'rescue bootloader install' runs grub-install and update-grub "
+            "in a chroot of the target ('rescue recover' runs every stage)"
         )
     return lines
 
