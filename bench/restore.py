@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -174,68 +175,99 @@ def bench(size: int, dirs: int, pick: int, workdir: str, threshold: Optional[int
     chosen = [names[step // 2 + i * step] for i in range(pick)][::-1]  # asked in reverse tape order
     out = {"size_bytes": os.path.getsize(tar), "records": records, "record_size": RECORD, "dirs": dirs}
     out["catalog_rebuild_s"] = round(rebuild_s, 2)
-    limit = ["--seek-threshold", str(threshold)] if threshold is not None else []
     out["seek_threshold"] = threshold if threshold is not None else "default (64 MiB)"
-    with fresh_fs(workdir, size // 10) as target:
-        cpu, start = children_cpu(), time.perf_counter()
-        proc = subprocess.run(
-            rescue_cmd("-f", tap, "restore", "--catalog", catalog, "-C", target, "--json", *limit, *chosen),
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        sel_s, sel_cpu = time.perf_counter() - start, children_cpu() - cpu
-        summary = json.loads(proc.stdout)
-    with fresh_fs(workdir, size // 10) as target:
-        tar_sel_s, tar_sel_cpu = timed_tar_from_pipe(tar, ["-C", target, *chosen])
-    out["selective"] = {
-        "paths": chosen,
-        "bytes": summary["bytes"],
-        "bytes_fraction": round(summary["bytes"] / size, 4),
-        "records_read": summary["records_read"],
-        "records_fraction": round(summary["records_read"] / records, 4),
-        "seeks": summary["seeks"],
-        "rescue_s": round(sel_s, 2),
-        "rescue_cpu_s": round(sel_cpu, 2),
-        "gnu_tar_records_read": records,
-        "gnu_tar_s": round(tar_sel_s, 2),
-        "gnu_tar_cpu_s": round(tar_sel_cpu, 2),
-    }
-    # Not timed: the first extract after building the tree pays for the kernel reclaiming memory (seen as a 2x
-    # slower first run, whichever tool goes first).
-    with fresh_fs(workdir, size) as target:
-        timed_tar_from_pipe(tar, ["-C", target])
-    full, gnu = [], []
-    for _ in range(runs):  # alternating, so each pair of runs saw about the same machine load
-        with fresh_fs(workdir, size) as target:
-            full.append(
-                synced(
-                    timed,
-                    rescue_cmd("-f", tap, "restore", "--catalog", catalog, "-C", target),
-                    env=env,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        with fresh_fs(workdir, size) as target:
-            gnu.append(synced(timed_tar_from_pipe, tar, ["-C", target]))
-    full_s, full_cpu = statistics.median(w for w, _ in full), statistics.median(c for _, c in full)
-    tar_full_s, tar_full_cpu = statistics.median(w for w, _ in gnu), statistics.median(c for _, c in gnu)
-    mib = os.path.getsize(tar) / (1 << 20)
-    out["full"] = {
-        "runs": runs,
-        "rescue_s": [round(w, 2) for w, _ in full],
-        "rescue_cpu_s": [round(c, 2) for _, c in full],
-        "gnu_tar_s": [round(w, 2) for w, _ in gnu],
-        "gnu_tar_cpu_s": [round(c, 2) for _, c in gnu],
-        "rescue_mib_s": round(mib / full_s, 1),
-        "gnu_tar_mib_s": round(mib / tar_full_s, 1),
-        "speed_vs_tar": round(tar_full_s / full_s, 2),
-        "speed_vs_tar_pairs": round(statistics.median(g[0] / r[0] for g, r in zip(gnu, full)), 2),
-        # CPU time (user + system) varies far less than wall time on a shared machine.
-        "cpu_speed_vs_tar": round(tar_full_cpu / full_cpu, 2),
-    }
+    run = _Run(workdir, size, env, tar, tap, catalog, records)
+    out["selective"] = run.selective(chosen, threshold)
+    out["full"] = run.full(runs)
     return out
+
+
+@dataclasses.dataclass
+class _Run:
+    """One benchmark's archive, tape and catalog, and the environment the rescue processes run in."""
+
+    workdir: str
+    size: int
+    env: dict
+    tar: str
+    tap: str
+    catalog: str
+    records: int
+
+    def selective(self, chosen: List[str], threshold: Optional[int]) -> dict:
+        limit = ["--seek-threshold", str(threshold)] if threshold is not None else []
+        with fresh_fs(self.workdir, self.size // 10) as target:
+            cpu, start = children_cpu(), time.perf_counter()
+            proc = subprocess.run(
+                rescue_cmd(
+                    "-f",
+                    self.tap,
+                    "restore",
+                    "--catalog",
+                    self.catalog,
+                    "-C",
+                    target,
+                    "--json",
+                    *limit,
+                    *chosen,
+                ),
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            sel_s, sel_cpu = time.perf_counter() - start, children_cpu() - cpu
+            summary = json.loads(proc.stdout)
+        with fresh_fs(self.workdir, self.size // 10) as target:
+            tar_sel_s, tar_sel_cpu = timed_tar_from_pipe(self.tar, ["-C", target, *chosen])
+        return {
+            "paths": chosen,
+            "bytes": summary["bytes"],
+            "bytes_fraction": round(summary["bytes"] / self.size, 4),
+            "records_read": summary["records_read"],
+            "records_fraction": round(summary["records_read"] / self.records, 4),
+            "seeks": summary["seeks"],
+            "rescue_s": round(sel_s, 2),
+            "rescue_cpu_s": round(sel_cpu, 2),
+            "gnu_tar_records_read": self.records,
+            "gnu_tar_s": round(tar_sel_s, 2),
+            "gnu_tar_cpu_s": round(tar_sel_cpu, 2),
+        }
+
+    def full(self, runs: int) -> dict:
+        # Not timed: the first extract after building the tree pays for the kernel reclaiming memory (seen as a
+        # 2x slower first run, whichever tool goes first).
+        with fresh_fs(self.workdir, self.size) as target:
+            timed_tar_from_pipe(self.tar, ["-C", target])
+        full, gnu = [], []
+        for _ in range(runs):  # alternating, so each pair of runs saw about the same machine load
+            with fresh_fs(self.workdir, self.size) as target:
+                full.append(
+                    synced(
+                        timed,
+                        rescue_cmd("-f", self.tap, "restore", "--catalog", self.catalog, "-C", target),
+                        env=self.env,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            with fresh_fs(self.workdir, self.size) as target:
+                gnu.append(synced(timed_tar_from_pipe, self.tar, ["-C", target]))
+        full_s, full_cpu = statistics.median(w for w, _ in full), statistics.median(c for _, c in full)
+        tar_full_s, tar_full_cpu = statistics.median(w for w, _ in gnu), statistics.median(c for _, c in gnu)
+        mib = os.path.getsize(self.tar) / (1 << 20)
+        return {
+            "runs": runs,
+            "rescue_s": [round(w, 2) for w, _ in full],
+            "rescue_cpu_s": [round(c, 2) for _, c in full],
+            "gnu_tar_s": [round(w, 2) for w, _ in gnu],
+            "gnu_tar_cpu_s": [round(c, 2) for _, c in gnu],
+            "rescue_mib_s": round(mib / full_s, 1),
+            "gnu_tar_mib_s": round(mib / tar_full_s, 1),
+            "speed_vs_tar": round(tar_full_s / full_s, 2),
+            "speed_vs_tar_pairs": round(statistics.median(g[0] / r[0] for g, r in zip(gnu, full)), 2),
+            # CPU time (user + system) varies far less than wall time on a shared machine.
+            "cpu_speed_vs_tar": round(tar_full_cpu / full_cpu, 2),
+        }
 
 
 def parser() -> argparse.ArgumentParser:
