@@ -16,6 +16,8 @@ packages=(
   # disk layouts on loop devices: partition tables, filesystems; md, LVM, LUKS for captures (their kernel parts
   # run in a rescue-image guest)
   fdisk gdisk xfsprogs btrfs-progs mdadm lvm2 cryptsetup-bin
+  # the drill's production system, a Debian tree (drill/build-prodroot.sh)
+  mmdebstrap
   # lint of shell scripts
   shellcheck
 )

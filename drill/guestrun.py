@@ -5,8 +5,11 @@ Contract: `run_script(name, script, workdir, tape, disks=(), files={})` makes `w
 it, boots `build/out/image` with `rescue.run=9p:drill:run.sh` and waits for the guest to power off.  It returns
 a `GuestResult`: the script's exit status as /init reported it, the console text, wall time from QEMU's start to
 its exit, and the time to the first line the script printed (the boot time).  QEMU is ended by its pid when the
-guest does not finish in time.  `disks` are raw images attached as virtio disks (/dev/vda, /dev/vdb ...); `image` is the directory
-holding vmlinuz and initrd.img (default build/out/image).
+guest does not finish in time.  `disks` are raw images attached as virtio disks (/dev/vda, /dev/vdb ...), each a
+path or a `Disk` (a virtio serial, so the guest finds it as /dev/disk/by-id/virtio-SERIAL; read-only; snapshot:
+the guest's writes are discarded); `image` is the directory holding vmlinuz and initrd.img (default
+build/out/image); `append` replaces the kernel command line (another /init, e.g. the production tree's installer,
+must keep the protocol: print `rescue.run: 9p:` before the script and `rescue.run: exit status N` after it).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Union
 
 from drill import qemu as vm
 from drill.vtape import VirtualTape
@@ -24,6 +27,29 @@ from drill.vtape import VirtualTape
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "build" / "out" / "image"
 BOOTED = "rescue.run: 9p:"  # /init prints it just before it runs the script
+APPEND = "console=ttyS0 panic=-1 rescue.run=9p:drill:run.sh"
+# Shell prelude of every guest script: timing from /proc/uptime, the rescue command, mt-st by its own name.
+PRELUDE = """\
+set -u
+now() { cut -d' ' -f1 /proc/uptime; }
+rescue() { python3 "${RESCUE_PYZ:-/rescue/rescue.pyz}" "$@"; }
+MT=mt-st
+"""
+
+
+@dataclasses.dataclass
+class Disk:
+    path: Path
+    serial: Optional[str] = None
+    readonly: bool = False
+    snapshot: bool = False
+
+    def qemu_args(self, i: int) -> list:
+        drive = f"file={self.path},if=none,id=disk{i},format=raw,cache=unsafe"
+        drive += ",readonly=on" if self.readonly else ""
+        drive += ",snapshot=on" if self.snapshot else ""
+        device = f"virtio-blk-pci,drive=disk{i}" + (f",serial={self.serial}" if self.serial else "")
+        return ["-drive", drive, "-device", device]
 
 
 @dataclasses.dataclass
@@ -41,7 +67,11 @@ class GuestResult:
 
 
 def guest_args(
-    share: Path, tape: Optional[VirtualTape], disks: Iterable[Path], image: Optional[Path] = None
+    share: Path,
+    tape: Optional[VirtualTape],
+    disks: Iterable[Union[Path, Disk]],
+    image: Optional[Path] = None,
+    append: str = APPEND,
 ) -> list:
     image = image or IMAGE
     args = [
@@ -50,15 +80,14 @@ def guest_args(
         "-initrd",
         str(image / "initrd.img"),
         "-append",
-        "console=ttyS0 panic=-1 rescue.run=9p:drill:run.sh",
+        append,
         "-smp",
         "2",
         "-virtfs",
         f"local,path={share},mount_tag=drill,security_model=none",
     ]
     for i, disk in enumerate(disks):
-        args += ["-drive", f"file={disk},if=none,id=disk{i},format=raw,cache=unsafe"]
-        args += ["-device", f"virtio-blk-pci,drive=disk{i}"]
+        args += (disk if isinstance(disk, Disk) else Disk(Path(disk))).qemu_args(i)
     if tape is not None:
         args += tape.qemu_args()
     return args
@@ -69,11 +98,12 @@ def run_script(
     script: str,
     workdir: Path,
     tape: Optional[VirtualTape],
-    disks: Iterable[Path] = (),
+    disks: Iterable[Union[Path, Disk]] = (),
     files: Optional[Dict[str, Path]] = None,
     timeout: float = 600,
     memory: str = "1024M",
     image: Optional[Path] = None,
+    append: str = APPEND,
 ) -> GuestResult:
     share = Path(workdir) / name
     if share.exists():
@@ -87,7 +117,8 @@ def run_script(
             shutil.copytree(src, target, symlinks=True)
         else:
             shutil.copy2(src, target)
-    guest = vm.Guest(guest_args(share, tape, list(disks), image), Path(workdir), name=name, memory=memory)
+    args = guest_args(share, tape, list(disks), image, append)
+    guest = vm.Guest(args, Path(workdir), name=name, memory=memory)
     started = time.monotonic()
     boot = 0.0
     status: Optional[int] = None

@@ -15,7 +15,11 @@ step tgtd is restarted on the same cartridge, as when a tape moves to another ma
   then restores two top-level directories that lie apart on tape (picked from the catalog, since ext4 orders
   names by hash), given in reverse tape order, and checks the seeks the plan reported;
 - dd: raw dd write and read of as many 256 KiB records as the backup wrote, on the same tape, for the
-  throughput comparison.
+  throughput comparison;
+- bios, uefi: the drill boots what it restored (drill/bootdrill.py): a Debian production system on a BIOS/MBR
+  ext4 + swap disk (bios) or a UEFI/GPT ESP + /boot + LVM disk (uefi) boots to its health marker, writes
+  MariaDB rows and backs itself up to tape; its disk is zeroed, recovered from the tape and boots healthy with
+  the rows back.
 The report gives each step's wall time, boot times, throughputs, and PASS/FAIL; exit 0 when all passed.
 Everything started (tgtd, QEMU) is ended by its pid; tgtd listens on 127.0.0.1 only.
 """
@@ -34,8 +38,9 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from drill import bootdrill
 from drill import qemu as vm
-from drill.guestrun import GuestResult, run_script
+from drill.guestrun import PRELUDE, GuestResult, run_script
 from drill.tree import make_disk, make_tree
 from drill.vtape import VirtualTape
 from rescue.pathmatch import DEFAULT_EXCLUDES
@@ -44,17 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "out"
 TGT = OUT / "tgt"
 GUEST = Path(__file__).resolve().parent / "guest"
-STEPS = ["smoke", "contract", "classic", "rescue", "dd"]
+STEPS = ["smoke", "contract", "classic", "rescue", "dd", "bios", "uefi"]
 RECORD = 256 * 1024
 TAPE_MB = 2048
-
-# Shell prelude of every guest script: timing from /proc/uptime, the rescue command, mt-st by its own name.
-PRELUDE = """\
-set -u
-now() { cut -d' ' -f1 /proc/uptime; }
-rescue() { python3 "${RESCUE_PYZ:-/rescue/rescue.pyz}" "$@"; }
-MT=mt-st
-"""
 
 
 @dataclasses.dataclass
@@ -407,6 +404,12 @@ echo "$t0 $t1 $t2 $t3" > times
         else:
             r.ok = False
             r.summary = f"dd failed (guest status {g.status})"
+
+    def step_bios(self, r: StepResult) -> None:
+        bootdrill.scenario(self, r, "bios-mbr")
+
+    def step_uefi(self, r: StepResult) -> None:
+        bootdrill.scenario(self, r, "uefi-lvm")
 
 
 def _times(share: Path, name: str = "times") -> tuple:

@@ -1,0 +1,95 @@
+"""The drill boots what it restored (drill/bootdrill.py): scenario 1 (bios: SeaBIOS, MBR, ext4 + swap) and
+scenario 2 (uefi: OVMF, GPT, ESP, /boot, LVM root + swap).
+
+The drill tests read the session's one drill run (conftest.drill_report): the installed production system boots
+to its health marker, the restored disk boots by itself with no failed unit and the MariaDB rows back, and every
+stage is timed. The health-line checks themselves are tested without a guest.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from drill.bootdrill import LAYOUTS, health_problems
+
+SCENARIOS = {"bios": "bios-mbr", "uefi": "uefi-lvm"}
+ROWS = [["1", "before the disaster"], ["2", "drill-1"]]
+
+
+def healthy(layout: str) -> dict:
+    mounts = [["/dev/vda1", "/", "ext4"]]
+    root = "/dev/vda1"
+    if layout == "uefi-lvm":
+        root = "/dev/mapper/vg0-root"
+        mounts = [[root, "/", "ext4"], ["/dev/vda2", "/boot", "ext4"], ["/dev/vda1", "/boot/efi", "vfat"]]
+    return {
+        "firmware": LAYOUTS[layout].firmware,
+        "root": root,
+        "mounts": mounts,
+        "swaps": ["/dev/vda2"],
+        "failed": [],
+        "rows": ROWS,
+        "db_error": "",
+    }
+
+
+def step(report: dict, name: str) -> dict:
+    steps = {s["name"]: s for s in report["steps"]}
+    assert name in steps, f"step {name} did not run:\n{report['log'][-2000:]}"
+    return steps[name]
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_healthy_line_has_no_problems(layout):
+    assert health_problems(healthy(layout), layout, ROWS) == []
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"failed": ["mdmonitor.service"]}, "failed units: mdmonitor.service"),
+        ({"firmware": "bios"}, "firmware bios, expected uefi"),
+        ({"root": "/dev/vda3"}, "expected the LVM volume"),
+        ({"swaps": []}, "no swap active"),
+        ({"rows": None, "db_error": "Unknown database 'drill'"}, "Unknown database 'drill'"),
+        ({"mounts": [["/dev/mapper/vg0-root", "/", "ext4"]]}, "expected ['/', '/boot', '/boot/efi']"),
+    ],
+)
+def test_a_sick_line_names_what_is_wrong(change, problem):
+    health = {**healthy("uefi-lvm"), **change}
+    assert any(problem in p for p in health_problems(health, "uefi-lvm", ROWS))
+
+
+def test_no_marker_is_a_problem():
+    assert health_problems(None, "bios-mbr") == ["no health marker"]
+
+
+@pytest.mark.drill
+@pytest.mark.vm
+@pytest.mark.timeout(5400)
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_the_installed_production_system_boots_to_its_marker(drill_report, name):
+    s = step(drill_report, name)
+    assert health_problems(s["details"].get("prod_health"), SCENARIOS[name]) == [], s["summary"]
+
+
+@pytest.mark.drill
+@pytest.mark.vm
+@pytest.mark.timeout(5400)
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_the_restored_disk_boots_by_itself_with_the_rows_back(drill_report, name):
+    s = step(drill_report, name)
+    rows = s["details"].get("rows")
+    assert rows and health_problems(s["details"].get("restored_health"), SCENARIOS[name], rows) == [], s[
+        "summary"
+    ]
+
+
+@pytest.mark.drill
+@pytest.mark.vm
+@pytest.mark.timeout(5400)
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_stage_of_a_scenario_is_timed(drill_report, name):
+    seconds = step(drill_report, name)["details"].get("seconds", {})
+    for stage in ("install", "prod_boot", "backup", "recover", "restored_boot"):
+        assert seconds.get(stage, 0) > 0, f"{name}: stage {stage} not timed: {seconds}"
