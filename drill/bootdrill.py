@@ -102,6 +102,7 @@ def _installer(name, script, workdir, disks, tape=None, files=None, timeout=900)
         timeout=timeout,
         image=PRODROOT,
         append=INSTALLER_APPEND,
+        boot_timeout=300,  # a full Debian initramfs (md's raid6 benchmark, udev) under a loaded TCG host
     )
 
 

@@ -24,9 +24,9 @@ fi
 [ "$(id -u)" = 0 ] || { echo "build-prodroot: run as root (mmdebstrap, owners in the tree)" >&2; exit 2; }
 command -v mmdebstrap >/dev/null || { echo "build-prodroot: mmdebstrap missing (build/system-deps.sh)" >&2; exit 2; }
 
-rm -rf "$dest"
-mkdir -p "$dest"
-work="$(mktemp -d "$dest/.work.XXXXXX")"
+# Built beside the old tree, which stays usable (guests may be running from it) until the new one replaces it.
+mkdir -p "$top/build/out"
+work="$(mktemp -d "$top/build/out/.prodroot-work.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 # The Debian "deb" entries apt uses here, as one deb822 file for the tree's apt.
@@ -86,6 +86,8 @@ cp "$initrd" "$work/initrd.img"
 size_mb=$(($(du -sm "$tree" | cut -f1) * 13 / 10 + 200))
 mkfs.ext4 -q -F -L drill-inst -d "$tree" "$work/installer.ext4" "${size_mb}M"
 t2=$(date +%s)
+rm -rf "$work/tree" "$dest"
+mkdir "$dest"
 mv "$work/root.tar" "$work/installer.ext4" "$work/vmlinuz" "$work/initrd.img" "$work/mmdebstrap.log" "$dest/"
 echo "$want" >"$stamp"
 echo "build-prodroot: mmdebstrap $((t1 - t0))s, installer image $((t2 - t1))s; root.tar $(du -m "$dest/root.tar" | cut -f1) MB" >&2

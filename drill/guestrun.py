@@ -104,6 +104,7 @@ def run_script(
     memory: str = "1024M",
     image: Optional[Path] = None,
     append: str = APPEND,
+    boot_timeout: float = 120,
 ) -> GuestResult:
     share = Path(workdir) / name
     if share.exists():
@@ -124,7 +125,7 @@ def run_script(
     status: Optional[int] = None
     with guest:
         try:
-            guest.wait_for(re.escape(BOOTED), timeout=120)
+            guest.wait_for(re.escape(BOOTED), timeout=boot_timeout)
             boot = time.monotonic() - started
             m = guest.wait_for(r"rescue\.run: exit status (\d+)", timeout=timeout)
             status = int(m.group(1))
