@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from drill.bootdrill import LAYOUTS, health_problems
+from tests.support.drill import need_step
 
 SCENARIOS = {"bios": "bios-mbr", "uefi": "uefi-lvm"}
 ROWS = [["1", "before the disaster"], ["2", "drill-1"]]
@@ -34,6 +35,7 @@ def healthy(layout: str) -> dict:
 
 
 def step(report: dict, name: str) -> dict:
+    need_step(name)
     steps = {s["name"]: s for s in report["steps"]}
     assert name in steps, f"step {name} did not run:\n{report['log'][-2000:]}"
     return steps[name]
