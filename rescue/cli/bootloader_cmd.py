@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rescue.cli.layout_cmd import _maps
+from rescue.cli.layout_cmd import parse_maps
 from rescue.cli.recover_cmd import add_common
 from rescue.recover.job import RecoverOptions, run_one
 
@@ -27,6 +27,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     options = RecoverOptions(
-        target=args.target, state_dir=args.state_dir, layout_file=args.layout_file, maps=_maps(args.map)
+        target=args.target, state_dir=args.state_dir, layout_file=args.layout_file, maps=parse_maps(args.map)
     )
     return run_one("bootloader", options)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rescue.cli.layout_cmd import _maps
+from rescue.cli.layout_cmd import parse_maps
 from rescue.cli.recover_cmd import add_common
 from rescue.recover.job import RecoverOptions, run_one
 
@@ -28,7 +28,7 @@ def run(args) -> int:
         target=args.target,
         state_dir=args.state_dir,
         layout_file=args.layout_file,
-        maps=_maps(args.map),
+        maps=parse_maps(args.map),
         reload_db=args.reload_db,
     )
     return run_one("finalize", options)

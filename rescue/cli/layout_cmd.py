@@ -93,7 +93,8 @@ def run_show(args) -> int:
     return 0
 
 
-def _maps(pairs) -> dict:
+def parse_maps(pairs) -> dict:
+    """`--map OLD=NEW` values (layout recreate, recover, bootloader, finalize) as {OLD: NEW}."""
     maps = {}
     for pair in pairs:
         old, sep, new = pair.partition("=")
@@ -106,7 +107,7 @@ def _maps(pairs) -> dict:
 def run_recreate(args) -> int:
     layout, usage = _layout_and_usage(args, want_usage=True)
     options = RecreateOptions(
-        maps=_maps(args.map),
+        maps=parse_maps(args.map),
         grow=args.grow,
         target=args.target,
         key_file=args.key_file,

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from rescue.cli.layout_cmd import _maps
+from rescue.cli.layout_cmd import parse_maps
 from rescue.errors import RescueError
 from rescue.recover.job import RecoverOptions, run_recover
 from rescue.recover.state import DEFAULT_STATE_DIR, STATE_NAME, State
@@ -70,7 +70,7 @@ def run(args) -> int:
     options = RecoverOptions(
         device=args.device,
         layout_file=args.layout,
-        maps=_maps(args.map),
+        maps=parse_maps(args.map),
         grow=args.grow,
         target=args.target,
         key_file=args.key_file,
