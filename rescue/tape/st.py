@@ -26,6 +26,7 @@ from typing import Optional
 
 from rescue.tape import mtio
 from rescue.tape.base import (
+    DEFAULT_RECORD_SIZE,
     BeginningOfTapeError,
     DriveBusyError,
     EndOfDataError,
@@ -41,6 +42,10 @@ from rescue.tape.base import (
 )
 
 MAX_RECORD = 16 * 1024 * 1024
+# The first read of a large request: st refuses a read() larger than the buffer it can set up (EINVAL on a
+# guest's st with 16 MiB), so a caller asking for "any record up to N" starts at the default record size, which
+# st has always taken, and grows on ENOMEM.
+FIRST_READ = DEFAULT_RECORD_SIZE
 
 _NO_MEDIUM = (errno.ENOMEDIUM, errno.ENXIO)
 _FULL = (errno.ENOSPC,)
@@ -171,7 +176,7 @@ class StTape(Tape):
 
     def read_record(self, bufsize: int = 256 * 1024) -> bytes:
         self._check_open()
-        size = max(1, bufsize)
+        size = min(max(1, bufsize), FIRST_READ)
         while True:
             try:
                 data = os.read(self._fd, size)

@@ -24,7 +24,7 @@ from rescue.tape.base import (
     UnsupportedError,
     WriteProtectedError,
 )
-from rescue.tape.st import StTape
+from rescue.tape.st import FIRST_READ, StTape
 
 LP64_GENERIC = struct.calcsize("l") == 8 and platform.machine() in ("x86_64", "aarch64", "riscv64", "s390x")
 
@@ -212,6 +212,17 @@ def test_record_larger_than_the_buffer_is_read_again_with_a_larger_one(drive):
     assert drive.read_sizes == [1024, 2048, 4096]
     assert drive.ops == [(mtio.MTBSR, 1), (mtio.MTBSR, 1)]  # back over the record st skipped, twice
     assert tape.read_record(1024) == b"next"
+    tape.close()
+
+
+def test_a_large_request_starts_at_a_size_st_accepts_and_grows_only_as_needed(drive):
+    # Found by the drill: a guest's st refused a 16 MiB read() with EINVAL.
+    big = b"x" * (FIRST_READ + 1)
+    drive.records = [b"label", big]
+    tape = StTape(drive.path)
+    assert tape.read_record(16 * 1024 * 1024) == b"label"
+    assert tape.read_record(16 * 1024 * 1024) == big
+    assert drive.read_sizes == [FIRST_READ, FIRST_READ, 2 * FIRST_READ]
     tape.close()
 
 
