@@ -1,6 +1,6 @@
 """The recovery drill: a real kernel's st driver, the patched tgt tape, backup, wipe, bare-metal restore, compare.
 
-    python -m drill [--workdir DIR] [--steps smoke,contract,classic,rescue,dd] [--json FILE]
+    python -m drill [--workdir DIR] [--steps smoke,contract,classic,rescue,dd,bios,uefi] [--json FILE]
 
 Steps (each boots the rescue image under QEMU, KVM when it works, else TCG, with the virtual tape attached
 through QEMU's iSCSI initiator; every step starts with a new blank cartridge, and between two guests of one
