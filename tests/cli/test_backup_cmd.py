@@ -17,17 +17,14 @@ from rescue.cli import main
 from rescue.tape.simh import SimhTape
 from rescue.tapeset.catalog import open_catalog
 from rescue.tapeset.label import read_label
-from tests.support.backups import make_tree
+from tests.support.backups import backup_config, make_tree
 
 
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
     root = tmp_path / "tree"
     make_tree(root)
-    conf = tmp_path / "rescue.conf"
-    conf.write_text(
-        f"[rescue]\nrecord_size = 10K\ncatalog_dir = {tmp_path / 'catalogs'}\nspool_dir = {tmp_path / 'spool'}\n"
-    )
+    conf = backup_config(tmp_path)
     monkeypatch.delenv("TAPE", raising=False)
     return root, conf, tmp_path / "night.tap"
 

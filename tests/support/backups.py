@@ -56,3 +56,12 @@ def header_name(archive: bytes, pos: int) -> str:
     name = block[0:100].rstrip(b"\0").decode()
     prefix = block[345:500].rstrip(b"\0").decode()
     return f"{prefix}/{name}" if prefix else name
+
+
+def backup_config(tmp_path):
+    """A rescue.conf for CLI backups of a test: 10 KiB records, catalog and spool directories under tmp_path."""
+    conf = tmp_path / "rescue.conf"
+    conf.write_text(
+        f"[rescue]\nrecord_size = 10K\ncatalog_dir = {tmp_path / 'catalogs'}\nspool_dir = {tmp_path / 'spool'}\n"
+    )
+    return conf
