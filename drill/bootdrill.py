@@ -34,6 +34,7 @@ from typing import Dict, List, Optional
 from drill import qemu as vm
 from drill.guestrun import PRELUDE, Disk, GuestResult, run_script
 from drill.vtape import VirtualTape
+from rescue.recover.state import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODROOT = ROOT / "build" / "out" / "prodroot"
@@ -41,6 +42,7 @@ GUEST = Path(__file__).resolve().parent / "guest"
 SERIAL = "prod0"  # the production disk's virtio serial: /dev/disk/by-id/virtio-prod0
 DISK = f"/dev/disk/by-id/virtio-{SERIAL}"
 TREE = "/dev/disk/by-id/virtio-roottar"
+TARGET = "/mnt/target"  # rescue recover's default target
 INSTALLER_APPEND = "console=ttyS0 panic=-1 root=LABEL=drill-inst rw init=/sbin/drill-installer-init"
 HEALTH = re.compile(r"RESCUE-HEALTH (\{.*\})\s*$", re.M)
 
@@ -89,14 +91,14 @@ def installer_disks(layout: Layout, disk: Path) -> List[Disk]:
     ]
 
 
-def _installer(name, script, workdir, disks, tape=None, files=None, timeout=900) -> GuestResult:
+def _installer(name, script, workdir, disks, files=None, timeout=900) -> GuestResult:
     files = dict(files or {})
     files["prodsys.sh"] = GUEST / "prodsys.sh"
     return run_script(
         name,
         PRELUDE + "set -e\n" + script,
         workdir,
-        tape,
+        None,
         disks=disks,
         files=files,
         timeout=timeout,
@@ -131,30 +133,47 @@ echo "$t0 $t1 $t2 $t3 $(now)" > times
     return _installer(f"{layout.name}-install", script, workdir, installer_disks(layout, disk), files=shared)
 
 
-def recover(layout_name: str, disk: Path, workdir: Path, tape: VirtualTape, pyz: Path) -> GuestResult:
-    layout = LAYOUTS[layout_name]
-    script = f"""\
+RECOVER = f"""\
 for i in $(seq 60); do [ -e /dev/nst0 ] && break; sleep 1; done
-t0=$(now)
-sh ./prodsys.sh layout {layout.name} {DISK}
-sh ./prodsys.sh mount {layout.name} {DISK} /target
-t1=$(now)
-set +e
-python3 ./rescue.pyz -f /dev/nst0 restore -C /target --yes --reload-db --json > restore.json 2> restore.err
-echo $? > restore.rc
-set -e
-tail -n 5 restore.err
-t2=$(now)
-# The file systems are new (new UUIDs): fstab follows them; grub.cfg is rewritten by update-grub.
-sh ./prodsys.sh fstab {layout.name} {DISK} /target
-sh ./prodsys.sh bootloader {layout.name} {DISK} /target
-t3=$(now)
-grep -m1 -o 'linux[^ ]* [^ ]* root=[^ ]*' /target/boot/grub/grub.cfg || true
-sh ./prodsys.sh umount /target
-echo "$t0 $t1 $t2 $t3 $(now)" > times
+rescue -f /dev/nst0 recover --yes --reload-db --json > recover.json 2> recover.err
+echo $? > recover.rc
+cp /run/rescue/recover.log /run/rescue/layout.log . 2>/dev/null
+tail -n 12 recover.err
+grep -m1 -o 'linux[^ ]* [^ ]* root=[^ ]*' {TARGET}/boot/grub/grub.cfg || true
+umount -R {TARGET} 2>/dev/null
+lvm vgchange -q -a n 2>/dev/null
+exit 0
 """
-    disks = installer_disks(layout, disk)[:1] + [Disk(disk, serial=SERIAL)]
-    return _installer(f"{layout.name}-recover", script, workdir, disks, tape, files={"rescue.pyz": pyz})
+
+
+def recover(
+    layout_name: str,
+    disk: Path,
+    workdir: Path,
+    tape: VirtualTape,
+    image: Path,
+    variables: Optional[Path] = None,
+) -> GuestResult:
+    """`rescue recover` in the rescue image, by the layout's firmware (OVMF with the machine's NVRAM
+    `variables`): the wiped disk attached with the production disk's serial, the layout from the tape's label."""
+    layout = LAYOUTS[layout_name]
+    machine = vm.uefi_args(workdir, variables) if layout.firmware == "uefi" else []
+    return run_script(
+        f"{layout.name}-recover",
+        PRELUDE + RECOVER,
+        workdir,
+        tape,
+        disks=[Disk(disk, serial=SERIAL)],
+        timeout=2400,
+        image=image,
+        machine=machine,
+    )
+
+
+def recover_seconds(summary: dict) -> Dict[str, float]:
+    """Seconds per stage from `rescue recover --json`."""
+    stages = summary.get("stages") or {}
+    return {name: stages[name].get("seconds", 0.0) for name in STAGES if name in stages}
 
 
 def guest_times(g: GuestResult, names: List[str]) -> Dict[str, float]:
@@ -175,12 +194,13 @@ def boot(
     job: Optional[str] = None,
     files: Optional[Dict[str, Path]] = None,
     timeout: float = 900,
+    variables: Optional[Path] = None,
 ) -> Boot:
     layout = LAYOUTS[layout_name]
     workdir = Path(workdir)
     args = ["-smp", "2"]
     if layout.firmware == "uefi":
-        args += vm.uefi_args(workdir)
+        args += vm.uefi_args(workdir, variables)
     health_log = workdir / f"{name}.health.log"
     health_log.unlink(missing_ok=True)
     args += ["-chardev", f"file,id=health,path={health_log}", "-serial", "chardev:health"]
@@ -259,6 +279,8 @@ def scenario(drill, r, layout_name: str) -> None:
     secs: Dict[str, float] = {}
     r.details["seconds"] = secs
     disk = _blank(drill.workdir / f"{layout.name}.img", layout.disk_mb)
+    variables = drill.workdir / f"{layout.name}.OVMF_VARS.fd"  # the machine's NVRAM, kept across its boots
+    variables.unlink(missing_ok=True)
     t = time.monotonic()
     inst = install(layout.name, disk, drill.workdir, {"usr/local/sbin/rescue": pyz})
     r.add_guest(inst)
@@ -282,7 +304,9 @@ echo $? > backup.rc
 t1=$(now)
 echo "$t0 $t1" > times
 """
-    prod = boot(f"{layout.name}-prod", layout.name, disk, drill.workdir, tape=drill.tape, job=job)
+    prod = boot(
+        f"{layout.name}-prod", layout.name, disk, drill.workdir, tape=drill.tape, job=job, variables=variables
+    )
     secs["prod_boot"] = round(prod.marker_seconds, 1)
     secs["prod_total"] = round(prod.seconds, 1)
     first = health_problems(prod.health, layout.name)
@@ -297,28 +321,29 @@ echo "$t0 $t1" > times
         r.ok = False
         r.summary = f"production system: {'; '.join(first) or prod.why or 'ok'}; backup exit {brc} {said}"
         return
-    # The disaster: the disk is zeroed.
+    # The disaster: the disk is zeroed. The rescue image boots on the same machine (disk serial, NVRAM).
     _blank(disk, layout.disk_mb)
     drill.move_tape()
     t = time.monotonic()
-    rec = recover(layout.name, disk, drill.workdir, drill.tape, pyz)
+    rec = recover(layout.name, disk, drill.workdir, drill.tape, drill.image, variables)
     r.add_guest(rec)
     secs["recover"] = round(time.monotonic() - t, 1)
-    r.details["recover"] = guest_times(rec, ["layout", "restore", "bootloader", "umount"])
-    rrc = _read_int(rec.share / "restore.rc")
+    summary = _json(rec.share / "recover.json")
+    r.details["recover"] = recover_seconds(summary)
+    rrc = _read_int(rec.share / "recover.rc")
     if not rec.ok or rrc != 0:
+        said = summary.get("error") or _errors(rec.share / "recover.err")
         r.ok = False
-        r.summary = (
-            f"recover failed (status {rec.status}, restore exit {rrc}): {_errors(rec.share / 'restore.err')}"
-        )
+        r.summary = f"recover failed (guest status {rec.status}, rescue recover exit {rrc}): {said}"
         return
     drill.stop_tape()
-    after = boot(f"{layout.name}-restored", layout.name, disk, drill.workdir)
+    after = boot(f"{layout.name}-restored", layout.name, disk, drill.workdir, variables=variables)
     secs["restored_boot"] = round(after.marker_seconds, 1)
     r.details["restored_health"] = after.health
     problems = health_problems(after.health, layout.name, rows) + ([after.why] if after.why else [])
     r.ok = not problems
-    stages = ", ".join(f"{k} {v}s" for k, v in secs.items())
+    split = ", ".join(f"{k} {v}s" for k, v in r.details["recover"].items())
+    stages = ", ".join(f"{k} {v}s" + (f" ({split})" if k == "recover" else "") for k, v in secs.items())
     r.summary = (
         f"{layout.name} ({layout.firmware}): "
         + ("; ".join(problems) if problems else "restored disk booted healthy, rows back")

@@ -9,7 +9,8 @@ guest does not finish in time.  `disks` are raw images attached as virtio disks 
 path or a `Disk` (a virtio serial, so the guest finds it as /dev/disk/by-id/virtio-SERIAL; read-only; snapshot:
 the guest's writes are discarded); `image` is the directory holding vmlinuz and initrd.img (default
 build/out/image); `append` replaces the kernel command line (another /init, e.g. the production tree's installer,
-must keep the protocol: print `rescue.run: 9p:` before the script and `rescue.run: exit status N` after it).
+must keep the protocol: print `rescue.run: 9p:` before the script and `rescue.run: exit status N` after it);
+`machine` is more QEMU arguments (e.g. qemu.uefi_args: the image booted by OVMF instead of SeaBIOS).
 """
 
 from __future__ import annotations
@@ -72,9 +73,11 @@ def guest_args(
     disks: Iterable[Union[Path, Disk]],
     image: Optional[Path] = None,
     append: str = APPEND,
+    machine: Iterable[str] = (),
 ) -> list:
     image = image or IMAGE
     args = [
+        *machine,
         "-kernel",
         str(image / "vmlinuz"),
         "-initrd",
@@ -105,6 +108,7 @@ def run_script(
     image: Optional[Path] = None,
     append: str = APPEND,
     boot_timeout: float = 120,
+    machine: Iterable[str] = (),
 ) -> GuestResult:
     share = Path(workdir) / name
     if share.exists():
@@ -118,7 +122,7 @@ def run_script(
             shutil.copytree(src, target, symlinks=True)
         else:
             shutil.copy2(src, target)
-    args = guest_args(share, tape, list(disks), image, append)
+    args = guest_args(share, tape, list(disks), image, append, machine)
     guest = vm.Guest(args, Path(workdir), name=name, memory=memory)
     started = time.monotonic()
     boot = 0.0

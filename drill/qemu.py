@@ -22,8 +22,9 @@ API (standard library only):
 - `accel()` -> "kvm" when a short test boot under KVM works here, else "tcg". The result is cached per process;
   `RESCUE_QEMU_ACCEL=kvm|tcg` overrides. `kvm_works(kernel, initrd)` runs the test boot with the given kernel.
   The rescue image's /init prints "rescue: shell on DEV" when its shell is ready (wait for that, then `run`).
-- `ovmf()` -> (code, vars) paths of Debian's OVMF firmware (package ovmf) or None; `uefi_args(workdir)` -> the
-  `-drive if=pflash` arguments, with a private writable copy of the variables store.
+- `ovmf()` -> (code, vars) paths of Debian's OVMF firmware (package ovmf) or None; `uefi_args(workdir,
+  variables=None)` -> the `-drive if=pflash` arguments, with a private writable copy of the variables store, or
+  the store `variables` (copied from OVMF's on first use): one machine's NVRAM across several boots.
 - `QEMU` is the emulator's name; tests call `need_tool(qemu.QEMU)` before booting.
 """
 
@@ -302,13 +303,14 @@ def ovmf() -> Optional[Tuple[Path, Path]]:
     return None
 
 
-def uefi_args(workdir: Path) -> List[str]:
+def uefi_args(workdir: Path, variables: Optional[Path] = None) -> List[str]:
     firmware = ovmf()
     if firmware is None:
         raise FileNotFoundError("OVMF firmware (Debian package ovmf) not found")
-    code, variables = firmware
-    private = Path(workdir) / f"OVMF_VARS-{uuid.uuid4().hex[:8]}.fd"
-    shutil.copyfile(variables, private)
+    code, template = firmware
+    private = variables or Path(workdir) / f"OVMF_VARS-{uuid.uuid4().hex[:8]}.fd"
+    if not private.exists():
+        shutil.copyfile(template, private)
     return [
         "-machine",
         "q35",
