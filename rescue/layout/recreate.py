@@ -51,6 +51,27 @@ class RecreateResult:
     log_path: Optional[str]
 
 
+def sysfs_identity(name: str, sys_root: str = "/sys") -> Dict[str, str]:
+    """Serial and WWN of disk `name` from sysfs, for when lsblk has no udev database to read them from (a rescue
+    system): virtio's `serial`, NVMe's `device/serial` and `wwid`, SCSI's `device/wwid` (naa.X is udev's 0xX)."""
+    top = os.path.join(sys_root, "block", name)
+    found = {}
+    for key, rel in (
+        ("serial", "serial"),
+        ("serial", "device/serial"),
+        ("wwn", "wwid"),
+        ("wwn", "device/wwid"),
+    ):
+        try:
+            with open(os.path.join(top, rel), encoding="utf-8", errors="replace") as f:
+                value = f.read().strip()
+        except OSError:
+            continue
+        if value and key not in found:
+            found[key] = "0x" + value[4:] if key == "wwn" and value.startswith("naa.") else value
+    return found
+
+
 def disks_here() -> List[dict]:
     text = probe(["lsblk", "-J", "-b", "-O"]).text
     if text is None:
@@ -65,7 +86,11 @@ def disks_here() -> List[dict]:
         for d in devices
         if not d.get("pkname") and d.get("type") in ("disk", "loop") and int(d.get("size") or 0)
     ]
-    return [parse_disks.disk_record(d, links.get(d["path"], []), []) for d in tops]
+    records = [parse_disks.disk_record(d, links.get(d["path"], []), []) for d in tops]
+    for rec in records:
+        for key, value in sysfs_identity(os.path.basename(rec["path"])).items():
+            rec[key] = rec[key] or value
+    return records
 
 
 def _stack_of(disk: str, devices: List[dict]) -> List[dict]:

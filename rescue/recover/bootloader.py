@@ -23,7 +23,7 @@ import dataclasses
 import os
 import re
 import shutil
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from rescue.errors import RefusedError, RescueError
 from rescue.recover.chroot import Chroot, ChrootError, Runner
@@ -106,6 +106,29 @@ def initramfs_reasons(layout: dict, device_map: Dict[str, str], changed: List[st
     reasons += [f"UUID {old} is {new} now" for old, new in uuids.items() if old in stack and old != new]
     reasons += [c for c in changed if re.search(r"\b(md|lvm|luks|volume group|array)\b", c, re.I)]
     return reasons
+
+
+def stable_names(
+    layout: dict,
+    device_map: Dict[str, str],
+    by_id_here: Dict[str, str],
+    serial_here: Callable[[str], Optional[str]],
+) -> Dict[str, str]:
+    """Disk here -> the name debconf should hold: its /dev/disk/by-id link, else (no udev in a rescue system) the
+    layout disk's by-id name when this disk has that disk's serial: udev makes the same name from it at boot."""
+    names = dict(by_id_here)
+    wanted = set((layout.get("boot") or {}).get("grub_pc_install_devices") or [])
+    for disk in layout.get("disks", []):
+        new, serial = device_map.get(disk["path"]), disk.get("serial")
+        if not new or new in names or not serial or serial_here(new) != serial:
+            continue
+        ids = sorted(
+            (f"/dev/disk/by-id/{b}" for b in disk.get("by_id") or [] if serial in b and "-part" not in b),
+            key=lambda n: n not in wanted,
+        )
+        if ids:
+            names[new] = ids[0]
+    return names
 
 
 def _stable(dev: str, stable_names: Dict[str, str]) -> str:

@@ -31,6 +31,7 @@ from rescue.errors import EXIT_OK, EXIT_PARTIAL, RefusedError, RescueError
 from rescue.layout import mounts as mountinfo
 from rescue.layout import recreate, source
 from rescue.layout.plan import RecreateOptions
+from rescue.layout.recreate import sysfs_identity
 from rescue.progress import human_duration
 from rescue.recover import bootloader, finalize
 from rescue.recover.chroot import logged_runner, parse_blkid_export
@@ -231,7 +232,7 @@ class Recover:
             uuids,
             uefi_here=os.path.isdir("/sys/firmware/efi"),
             efivars_writable=os.path.isdir(efivars) and os.access(efivars, os.W_OK),
-            stable_names=_by_id_names(),
+            stable_names=bootloader.stable_names(layout, device_map, _by_id_names(), _serial_here),
         )
 
     def confirm(self) -> None:
@@ -356,6 +357,10 @@ def _by_id_names() -> Dict[str, str]:
         if "-part" not in name and not name.startswith("wwn-"):
             found.setdefault(os.path.realpath(os.path.join(top, name)), os.path.join(top, name))
     return found
+
+
+def _serial_here(disk: str) -> Optional[str]:
+    return sysfs_identity(os.path.basename(os.path.realpath(disk))).get("serial")
 
 
 class _NoSpace:

@@ -175,3 +175,17 @@ def test_by_uuid_links_are_made_where_missing_and_removed_afterwards(tmp_path, m
         assert ch.ensure_by_uuid(export) == [f"{dev}/disk/by-uuid/abcd -> /dev/vda1"]
         assert (dev / "disk/by-uuid/abcd").readlink().as_posix() == "../../vda1"
     assert not (dev / "disk/by-uuid/abcd").exists() and (dev / "disk/by-uuid/kept").is_symlink()
+
+
+def test_without_udev_debconf_gets_the_old_by_id_name_of_a_disk_with_the_same_serial():
+    layout = bios_layout(grub_pc_install_devices=["/dev/disk/by-id/virtio-AAA"])
+    layout["disks"][0].update(serial="AAA", by_id=["virtio-AAA", "virtio-AAA-part1"])
+    dmap = {"/dev/vda": "/dev/vda"}
+    names = bootloader.stable_names(layout, dmap, {}, {"/dev/vda": "AAA"}.get)
+    plan = plan_bootloader(layout, dmap, [], {}, False, False, names)
+    assert plan.commands[1][1] == "grub-pc grub-pc/install_devices multiselect /dev/disk/by-id/virtio-AAA\n"
+    # Another disk (another serial, given by --map): its kernel name, never the old disk's by-id name.
+    assert bootloader.stable_names(layout, dmap, {}, {"/dev/vda": "OTHER"}.get) == {}
+    # udev's own link here wins.
+    here = {"/dev/vda": "/dev/disk/by-id/virtio-NEW"}
+    assert bootloader.stable_names(layout, dmap, here, {"/dev/vda": "AAA"}.get) == here
