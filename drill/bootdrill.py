@@ -1,9 +1,11 @@
 """The drill boots what it restored: the production system on a disk layout, booted by its firmware to its marker.
 
 The production system is a Debian tree (drill/build-prodroot.sh, cached in build/out/prodroot/). Its disks are
-made in the installer guest: that same tree booted straight from its kernel with
-init=/sbin/drill-installer-init, so it has udev, lvm2, mdadm and grub where the rescue image has none yet.
-Disks are found by virtio serial, never by kernel name. The layouts (drill/guest/prodsys.sh):
+first made in the installer guest: that same tree booted straight from its kernel with
+init=/sbin/drill-installer-init (udev, lvm2, mdadm, grub: it builds the machine the drill later destroys).
+The recovery is the product's: the rescue image boots with the wiped disk and the tape and runs `rescue recover`,
+which takes the layout from the tape's label. Disks are found by virtio serial, never by kernel name. The layouts
+(drill/guest/prodsys.sh):
 
 - bios-mbr: SeaBIOS, MBR, ext4 root and a swap partition (scenario 1);
 - uefi-lvm: OVMF, GPT with ESP, /boot and an LVM volume group with root and swap (scenario 2).
@@ -13,12 +15,14 @@ Contract:
 - `install(layout, disk, workdir, files)` lays the layout out on the raw image `disk`, extracts root.tar onto
   it, writes fstab, copies `files` ({path in the tree: host path}) in and installs grub; -> GuestResult whose
   share holds `times` (layout, fill, bootloader, done; guest uptime seconds).
-- `recover(layout, disk, workdir, tape)` does what `rescue recover` will: the same layout on the wiped disk,
-  `rescue restore --reload-db` from the tape, fstab for the new file systems, grub; -> GuestResult (`times`:
-  layout, restore, bootloader, done).
-- `boot(name, layout, disk, workdir, tape=None, job=None)` boots the disk by its firmware and waits for the
-  health line the system prints on its second serial port (drill/prodroot/rescue-health); with a `job` (shell
-  script) the system runs it from a 9p share (drill-job.service), which powers it off afterwards. -> Boot.
+- `recover(layout, disk, workdir, tape, image, variables=None)` boots the rescue `image` by the layout's firmware
+  (OVMF with the NVRAM store `variables`: the same machine) with `disk` attached by the production disk's serial
+  and runs `rescue -f /dev/nst0 recover --yes --reload-db --json`; -> GuestResult whose share holds
+  recover.json (`recover_seconds()` reads each stage's seconds from it), recover.rc, recover.err and the logs.
+- `boot(name, layout, disk, workdir, tape=None, job=None, variables=None)` boots the disk by its firmware and
+  waits for the health line the system prints on its second serial port (drill/prodroot/rescue-health); with a
+  `job` (shell script) the system runs it from a 9p share (drill-job.service), which powers it off afterwards.
+  -> Boot.
 """
 
 from __future__ import annotations
