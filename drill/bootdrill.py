@@ -272,6 +272,27 @@ def _blank(path: Path, size_mb: int) -> Path:
     return path
 
 
+def recover_step(drill, r, layout: Layout, disk: Path, variables: Path) -> bool:
+    """`rescue recover` onto the wiped disk, timed: r.details["seconds"]["recover"] in all, and per stage in
+    r.details["recover"]. False (with r's summary saying why) when it failed."""
+    from drill.run import _errors, _json, _read_int
+
+    drill.move_tape()
+    t = time.monotonic()
+    rec = recover(layout.name, disk, drill.workdir, drill.tape, drill.image, variables)
+    r.add_guest(rec)
+    r.details["seconds"]["recover"] = round(time.monotonic() - t, 1)
+    summary = _json(rec.share / "recover.json")
+    r.details["recover"] = recover_seconds(summary)
+    code = _read_int(rec.share / "recover.rc")
+    if rec.ok and code == 0:
+        return True
+    said = summary.get("error") or _errors(rec.share / "recover.err")
+    r.ok = False
+    r.summary = f"recover failed (guest status {rec.status}, rescue recover exit {code}): {said}"
+    return False
+
+
 def scenario(drill, r, layout_name: str) -> None:
     """One scenario as a drill step (`drill` is run.Drill, `r` its StepResult): install, boot, rows, backup,
     wipe, recover, boot the restored disk; r.details["seconds"] holds each stage's wall time."""
@@ -327,18 +348,7 @@ echo "$t0 $t1" > times
         return
     # The disaster: the disk is zeroed. The rescue image boots on the same machine (disk serial, NVRAM).
     _blank(disk, layout.disk_mb)
-    drill.move_tape()
-    t = time.monotonic()
-    rec = recover(layout.name, disk, drill.workdir, drill.tape, drill.image, variables)
-    r.add_guest(rec)
-    secs["recover"] = round(time.monotonic() - t, 1)
-    summary = _json(rec.share / "recover.json")
-    r.details["recover"] = recover_seconds(summary)
-    rrc = _read_int(rec.share / "recover.rc")
-    if not rec.ok or rrc != 0:
-        said = summary.get("error") or _errors(rec.share / "recover.err")
-        r.ok = False
-        r.summary = f"recover failed (guest status {rec.status}, rescue recover exit {rrc}): {said}"
+    if not recover_step(drill, r, layout, disk, variables):
         return
     drill.stop_tape()
     after = boot(f"{layout.name}-restored", layout.name, disk, drill.workdir, variables=variables)

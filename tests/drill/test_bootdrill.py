@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from drill.bootdrill import LAYOUTS, health_problems
+from drill.bootdrill import LAYOUTS, health_problems, recover_seconds
 from tests.support.drill import need_step
 
 SCENARIOS = {"bios": "bios-mbr", "uefi": "uefi-lvm"}
@@ -62,6 +62,21 @@ def test_a_sick_line_names_what_is_wrong(change, problem):
     assert any(problem in p for p in health_problems(health, "uefi-lvm", ROWS))
 
 
+def test_the_recover_stages_are_read_from_its_json_in_stage_order():
+    summary = {
+        "exit_code": 0,
+        "stages": {
+            "restore": {"done": True, "seconds": 130.7},
+            "layout": {"done": True, "seconds": 4.4},
+            "bootloader": {"done": False, "seconds": 2.0, "error": "grub-install: exit 1"},
+        },
+    }
+    got = recover_seconds(summary)
+    assert got == {"layout": 4.4, "restore": 130.7, "bootloader": 2.0}
+    assert list(got) == ["layout", "restore", "bootloader"]
+    assert recover_seconds({}) == {}
+
+
 def test_no_marker_is_a_problem():
     assert health_problems(None, "bios-mbr") == ["no health marker"]
 
@@ -95,3 +110,13 @@ def test_every_stage_of_a_scenario_is_timed(drill_report, name):
     seconds = step(drill_report, name)["details"].get("seconds", {})
     for stage in ("install", "prod_boot", "backup", "recover", "restored_boot"):
         assert seconds.get(stage, 0) > 0, f"{name}: stage {stage} not timed: {seconds}"
+
+
+@pytest.mark.drill
+@pytest.mark.vm
+@pytest.mark.timeout(5400)
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_rescue_recover_times_each_of_its_stages(drill_report, name):
+    stages = step(drill_report, name)["details"].get("recover", {})
+    assert list(stages) == ["layout", "restore", "bootloader", "finalize"], stages
+    assert all(stages[s] > 0 for s in ("layout", "restore", "bootloader")), stages
