@@ -33,6 +33,7 @@ from typing import Dict, List, Optional
 
 from drill import qemu as vm
 from drill.guestrun import PRELUDE, Disk, GuestResult, run_script
+from drill.results import read_int, read_json, read_times, rescue_said
 from drill.vtape import VirtualTape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,8 +252,6 @@ def _blank(path: Path, size_mb: int) -> Path:
 def scenario(drill, r, layout_name: str) -> None:
     """One scenario as a drill step (`drill` is run.Drill, `r` its StepResult): install, boot, rows, backup,
     wipe, recover, boot the restored disk; r.details["seconds"] holds each stage's wall time."""
-    from drill.run import _errors, _json, _read_int, _times  # run.py imports this module
-
     layout = LAYOUTS[layout_name]
     build()
     pyz = ROOT / "dist" / "rescue.pyz"
@@ -286,14 +285,14 @@ echo "$t0 $t1" > times
     secs["prod_boot"] = round(prod.marker_seconds, 1)
     secs["prod_total"] = round(prod.seconds, 1)
     first = health_problems(prod.health, layout.name)
-    brc = _read_int(prod.share / "backup.rc") if prod.share else None
-    b0, b1 = _times(prod.share) if prod.share else (0.0, 0.0)
+    brc = read_int(prod.share / "backup.rc") if prod.share else None
+    b0, b1 = read_times(prod.share) if prod.share else (0.0, 0.0)
     secs["backup"] = round(b1 - b0, 1)
-    backup = _json(prod.share / "backup.json") if prod.share else {}
+    backup = read_json(prod.share / "backup.json") if prod.share else {}
     r.details["backup"] = {k: backup.get(k) for k in ("files", "bytes", "records", "elapsed")}
     r.details["prod_health"] = prod.health
     if first or prod.why or brc not in (0, 1):
-        said = _errors(prod.share / "backup.err") if prod.share else ""
+        said = rescue_said(prod.share / "backup.err") if prod.share else ""
         r.ok = False
         r.summary = f"production system: {'; '.join(first) or prod.why or 'ok'}; backup exit {brc} {said}"
         return
@@ -305,12 +304,10 @@ echo "$t0 $t1" > times
     r.add_guest(rec)
     secs["recover"] = round(time.monotonic() - t, 1)
     r.details["recover"] = guest_times(rec, ["layout", "restore", "bootloader", "umount"])
-    rrc = _read_int(rec.share / "restore.rc")
+    rrc = read_int(rec.share / "restore.rc")
     if not rec.ok or rrc != 0:
         r.ok = False
-        r.summary = (
-            f"recover failed (status {rec.status}, restore exit {rrc}): {_errors(rec.share / 'restore.err')}"
-        )
+        r.summary = f"recover failed (status {rec.status}, restore exit {rrc}): {rescue_said(rec.share / 'restore.err')}"
         return
     drill.stop_tape()
     after = boot(f"{layout.name}-restored", layout.name, disk, drill.workdir)
