@@ -37,6 +37,7 @@ from typing import Dict, List, Optional
 
 from drill import qemu as vm
 from drill.guestrun import PRELUDE, Disk, GuestResult, run_script
+from drill.results import read_int, read_json, read_times, rescue_said
 from drill.vtape import VirtualTape
 from rescue.recover.state import STAGES
 
@@ -275,19 +276,17 @@ def _blank(path: Path, size_mb: int) -> Path:
 def recover_step(drill, r, layout: Layout, disk: Path, variables: Path) -> bool:
     """`rescue recover` onto the wiped disk, timed: r.details["seconds"]["recover"] in all, and per stage in
     r.details["recover"]. False (with r's summary saying why) when it failed."""
-    from drill.run import _errors, _json, _read_int
-
     drill.move_tape()
     t = time.monotonic()
     rec = recover(layout.name, disk, drill.workdir, drill.tape, drill.image, variables)
     r.add_guest(rec)
     r.details["seconds"]["recover"] = round(time.monotonic() - t, 1)
-    summary = _json(rec.share / "recover.json")
+    summary = read_json(rec.share / "recover.json")
     r.details["recover"] = recover_seconds(summary)
-    code = _read_int(rec.share / "recover.rc")
+    code = read_int(rec.share / "recover.rc")
     if rec.ok and code == 0:
         return True
-    said = summary.get("error") or _errors(rec.share / "recover.err")
+    said = summary.get("error") or rescue_said(rec.share / "recover.err")
     r.ok = False
     r.summary = f"recover failed (guest status {rec.status}, rescue recover exit {code}): {said}"
     return False
@@ -296,8 +295,6 @@ def recover_step(drill, r, layout: Layout, disk: Path, variables: Path) -> bool:
 def scenario(drill, r, layout_name: str) -> None:
     """One scenario as a drill step (`drill` is run.Drill, `r` its StepResult): install, boot, rows, backup,
     wipe, recover, boot the restored disk; r.details["seconds"] holds each stage's wall time."""
-    from drill.run import _errors, _json, _read_int, _times  # run.py imports this module
-
     layout = LAYOUTS[layout_name]
     build()
     pyz = ROOT / "dist" / "rescue.pyz"
@@ -335,14 +332,14 @@ echo "$t0 $t1" > times
     secs["prod_boot"] = round(prod.marker_seconds, 1)
     secs["prod_total"] = round(prod.seconds, 1)
     first = health_problems(prod.health, layout.name)
-    brc = _read_int(prod.share / "backup.rc") if prod.share else None
-    b0, b1 = _times(prod.share) if prod.share else (0.0, 0.0)
+    brc = read_int(prod.share / "backup.rc") if prod.share else None
+    b0, b1 = read_times(prod.share) if prod.share else (0.0, 0.0)
     secs["backup"] = round(b1 - b0, 1)
-    backup = _json(prod.share / "backup.json") if prod.share else {}
+    backup = read_json(prod.share / "backup.json") if prod.share else {}
     r.details["backup"] = {k: backup.get(k) for k in ("files", "bytes", "records", "elapsed")}
     r.details["prod_health"] = prod.health
     if first or prod.why or brc not in (0, 1):
-        said = _errors(prod.share / "backup.err") if prod.share else ""
+        said = rescue_said(prod.share / "backup.err") if prod.share else ""
         r.ok = False
         r.summary = f"production system: {'; '.join(first) or prod.why or 'ok'}; backup exit {brc} {said}"
         return

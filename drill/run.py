@@ -18,8 +18,8 @@ step tgtd is restarted on the same cartridge, as when a tape moves to another ma
   throughput comparison;
 - bios, uefi: the drill boots what it restored (drill/bootdrill.py): a Debian production system on a BIOS/MBR
   ext4 + swap disk (bios) or a UEFI/GPT ESP + /boot + LVM disk (uefi) boots to its health marker, writes
-  MariaDB rows and backs itself up to tape; its disk is zeroed, recovered from the tape and boots healthy with
-  the rows back.
+  MariaDB rows and backs itself up to tape; its disk is zeroed, the rescue image boots on the same machine and
+  runs `rescue recover` from the tape, and the restored disk boots healthy with the rows back.
 The report gives each step's wall time, boot times, throughputs, and PASS/FAIL; exit 0 when all passed.
 Everything started (tgtd, QEMU) is ended by its pid; tgtd listens on 127.0.0.1 only.
 """
@@ -36,42 +36,32 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
-from drill import bootdrill
+from drill import bootdrill, rescuestep
 from drill import qemu as vm
+from drill.build import prepare
 from drill.guestrun import PRELUDE, GuestResult, run_script
+from drill.rescuestep import RECORD
+from drill.results import (
+    StepResult,
+    compare_summary,
+    mib,
+    read_int,
+    read_json,
+    read_times,
+    report,
+    rescue_said,
+)
 from drill.tree import make_disk, make_tree
 from drill.vtape import VirtualTape
-from rescue.pathmatch import DEFAULT_EXCLUDES
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "out"
 TGT = OUT / "tgt"
 GUEST = Path(__file__).resolve().parent / "guest"
 STEPS = ["smoke", "contract", "classic", "rescue", "dd", "bios", "uefi"]
-RECORD = 256 * 1024
 TAPE_MB = 2048
-
-
-@dataclasses.dataclass
-class StepResult:
-    name: str
-    ok: bool
-    seconds: float
-    summary: str
-    details: Dict = dataclasses.field(default_factory=dict)
-    guests: List[Dict] = dataclasses.field(default_factory=list)
-
-    def add_guest(self, g: GuestResult) -> None:
-        self.guests.append(
-            {
-                "name": g.name,
-                "status": g.status,
-                "seconds": round(g.seconds, 1),
-                "boot_seconds": round(g.boot_seconds, 1),
-            }
-        )
 
 
 class Drill:
@@ -198,7 +188,7 @@ grep -vc '^#' filelist.txt > members
             disks=[source],
         )
         r.add_guest(write)
-        tar_rc = _read_int(write.share / "tar.rc")
+        tar_rc = read_int(write.share / "tar.rc")
         if not write.ok or tar_rc != 0:
             r.ok, r.summary = False, f"backup-tar.sh failed (exit {tar_rc}, guest status {write.status})"
             return
@@ -221,12 +211,12 @@ python3 compare.py /mnt/orig /mnt/target --json compare.json
             disks=[target, source],
         )
         r.add_guest(restore)
-        w0, w1 = _times(write.share)
-        t0, t1 = _times(restore.share)
-        members = _read_int(write.share / "members")
-        restored = _json(restore.share / "restore.json")
-        compared = _json(restore.share / "compare.json")
-        rc = _read_int(restore.share / "restore.rc")
+        w0, w1 = read_times(write.share)
+        t0, t1 = read_times(restore.share)
+        members = read_int(write.share / "members")
+        restored = read_json(restore.share / "restore.json")
+        compared = read_json(restore.share / "compare.json")
+        rc = read_int(restore.share / "restore.rc")
         r.details = {
             "tar_members": members,
             "tar_write_seconds": round(w1 - w0, 2),
@@ -234,143 +224,18 @@ python3 compare.py /mnt/orig /mnt/target --json compare.json
             "restore_exit": rc,
             "restore_mode": restored.get("mode"),
             "restored_files": restored.get("files"),
-            "compare": _compare_summary(compared),
+            "compare": compare_summary(compared),
         }
         r.ok = restore.ok and rc == 0 and compared.get("differences") == []
         r.summary = (
             f"backup-tar.sh wrote {members} members in {w1 - w0:.1f}s; rescue restore (mode {restored.get('mode')}) "
-            f"exit {rc} in {t1 - t0:.1f}s; compare: {_compare_summary(compared)}"
+            f"exit {rc} in {t1 - t0:.1f}s; compare: {compare_summary(compared)}"
         )
         if rc != 0:
-            r.summary += f"; restore said: {_errors(restore.share / 'restore.err')}"
+            r.summary += f"; restore said: {rescue_said(restore.share / 'restore.err')}"
 
     def step_rescue(self, r: StepResult) -> None:
-        self.new_tape()
-        prod = self.readonly_copy("rescue-prod.img")
-        backup = self.guest(
-            "rescue-backup",
-            """\
-mkdir -p /mnt/prod && mount /dev/vda /mnt/prod || exit 2
-t0=$(now)
-rescue -f /dev/nst0 backup /mnt/prod --json > backup.json 2> backup.err
-echo $? > backup.rc
-tail -n 3 backup.err
-t1=$(now)
-echo "$t0 $t1" > times
-umount /mnt/prod
-""",
-            disks=[prod],
-        )
-        r.add_guest(backup)
-        b = _json(backup.share / "backup.json")
-        brc = _read_int(backup.share / "backup.rc")
-        b0, b1 = _times(backup.share)
-        self.backup_records = int(b.get("records") or 0)
-        r.details["backup"] = {
-            "exit": brc,
-            "files": b.get("files"),
-            "bytes": b.get("bytes"),
-            "records": b.get("records"),
-            "seconds": round(b1 - b0, 2),
-            "job_seconds": b.get("elapsed"),
-            "warnings": (b.get("warnings") or [])[:10],
-        }
-        if brc not in (0, 1) or not self.backup_records:
-            r.ok = False
-            r.summary = f"rescue backup failed (exit {brc}): {_errors(backup.share / 'backup.err')}"
-            return
-        # Two rates: the command's wall time (interpreter start, label checks, layout, catalog included) and
-        # the job's own elapsed time as it reports it.
-        self.rates["backup_write"] = self.backup_records * RECORD / max(b1 - b0, 1e-6)
-        if b.get("elapsed"):
-            self.rates["backup_job_write"] = self.backup_records * RECORD / max(float(b["elapsed"]), 1e-6)
-
-        # The disaster: the production disk is wiped.
-        prod.unlink()
-        wiped = self.blank_disk("rescue-prod.img")
-        original = self.readonly_copy("rescue-original.img")
-        self.move_tape()
-        restore = self.guest(
-            "rescue-restore",
-            f"""\
-mkfs.ext4 -q -F -L prod /dev/vda || exit 2
-mkdir -p /mnt/target /mnt/orig /mnt/partial
-mount /dev/vda /mnt/target && mount -o ro /dev/vdb /mnt/orig || exit 2
-t0=$(now)
-rescue -f /dev/nst0 restore -C /mnt/target --json > restore.json 2> restore.err
-echo $? > restore.rc
-tail -n 3 restore.err
-t1=$(now)
-echo "$t0 $t1" > times
-python3 compare.py /mnt/orig /mnt/target --json compare.json
-mkfs.ext4 -q -F /dev/vdc && mount /dev/vdc /mnt/partial || exit 2
-rescue -f /dev/nst0 list --json > catalog.jsonl 2> list.err
-python3 pick_paths.py {RECORD} 4 {" ".join(DEFAULT_EXCLUDES)} < catalog.jsonl > paths || exit 2
-read -r later earlier < paths
-p0=$(now)
-rescue -f /dev/nst0 restore -C /mnt/partial --seek-threshold 4 --json "$later" "$earlier" > partial.json 2> partial.err
-echo $? > partial.rc
-tail -n 3 partial.err
-p1=$(now)
-echo "$p0 $p1" > partial.times
-python3 compare.py /mnt/orig /mnt/partial --only "$earlier" --only "$later" --json partial-compare.json
-rm -f catalog.jsonl
-""",
-            disks=[wiped, original, self.blank_disk("rescue-partial.img")],
-            files={"pick_paths.py": GUEST / "pick_paths.py"},
-        )
-        r.add_guest(restore)
-        rest = _json(restore.share / "restore.json")
-        rrc = _read_int(restore.share / "restore.rc")
-        t0, t1 = _times(restore.share)
-        cmp_full = _json(restore.share / "compare.json")
-        part = _json(restore.share / "partial.json")
-        prc = _read_int(restore.share / "partial.rc")
-        p0, p1 = _times(restore.share, "partial.times")
-        cmp_part = _json(restore.share / "partial-compare.json")
-        plan = part.get("plan") or {}
-        paths = (restore.share / "paths").read_text().split() if (restore.share / "paths").exists() else []
-        if rest.get("records_read") and t1 > t0:
-            self.rates["restore_read"] = rest["records_read"] * RECORD / (t1 - t0)
-        r.details["restore"] = {
-            "exit": rrc,
-            "files": rest.get("files"),
-            "bytes": rest.get("bytes"),
-            "seconds": round(t1 - t0, 2),
-            "records_read": rest.get("records_read"),
-            "compare": _compare_summary(cmp_full),
-            "differences": (cmp_full.get("differences") or [])[:20],
-        }
-        r.details["partial"] = {
-            "exit": prc,
-            "paths": paths,
-            "files": part.get("files"),
-            "seconds": round(p1 - p0, 2),
-            "plan_seeks": plan.get("seeks"),
-            "seeks": part.get("seeks"),
-            "records_read": part.get("records_read"),
-            "archive_records": plan.get("archive_records"),
-            "compare": _compare_summary(cmp_part),
-        }
-        seeks_ok = (
-            plan.get("seeks") is not None
-            and plan.get("seeks", 0) >= 1
-            and part.get("seeks") == plan.get("seeks")
-        )
-        if rrc != 0:
-            r.details["restore"]["said"] = _errors(restore.share / "restore.err")
-        if prc != 0:
-            r.details["partial"]["said"] = _errors(restore.share / "partial.err")
-        full_ok = rrc == 0 and cmp_full.get("differences") == []
-        part_ok = prc == 0 and cmp_part.get("differences") == [] and seeks_ok
-        r.ok = restore.ok and full_ok and part_ok
-        r.summary = (
-            f"backup exit {brc}: {b.get('files')} files, {self.backup_records} records in {b1 - b0:.1f}s; "
-            f"restore exit {rrc} in {t1 - t0:.1f}s, compare: {_compare_summary(cmp_full)}; "
-            f"partial ({' '.join(paths) or 'no paths picked'}) exit {prc}: plan {plan.get('seeks')} seek(s), done {part.get('seeks')}, "
-            f"read {part.get('records_read')} of {plan.get('archive_records')} records, "
-            f"compare: {_compare_summary(cmp_part)}"
-        )
+        rescuestep.run(self, r)
 
     def step_dd(self, r: StepResult) -> None:
         records = self.backup_records or 256
@@ -398,9 +263,9 @@ echo "$t0 $t1 $t2 $t3" > times
             w = records * RECORD / max(float(t[1]) - float(t[0]), 1e-6)
             rd = records * RECORD / max(float(t[3]) - float(t[2]), 1e-6)
             self.rates["dd_write"], self.rates["dd_read"] = w, rd
-            r.details = {"records": records, "dd_write_mib_s": _mib(w), "dd_read_mib_s": _mib(rd)}
+            r.details = {"records": records, "dd_write_mib_s": mib(w), "dd_read_mib_s": mib(rd)}
             r.ok = True
-            r.summary = f"{records} records of 256 KiB: dd write {_mib(w)} MiB/s, dd read {_mib(rd)} MiB/s"
+            r.summary = f"{records} records of 256 KiB: dd write {mib(w)} MiB/s, dd read {mib(rd)} MiB/s"
         else:
             r.ok = False
             r.summary = f"dd failed (guest status {g.status})"
@@ -410,108 +275,6 @@ echo "$t0 $t1 $t2 $t3" > times
 
     def step_uefi(self, r: StepResult) -> None:
         bootdrill.scenario(self, r, "uefi-lvm")
-
-
-def _times(share: Path, name: str = "times") -> tuple:
-    try:
-        a, b = (share / name).read_text().split()[:2]
-        return float(a), float(b)
-    except (OSError, ValueError):
-        return 0.0, 0.0
-
-
-def _read_int(path: Path) -> Optional[int]:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _errors(path: Path) -> str:
-    """What rescue said on stderr: its one-line errors (`rescue: ...`), else its last line (a traceback's)."""
-    try:
-        lines = path.read_text(errors="replace").replace("\r", "\n").splitlines()
-    except OSError:
-        return "no stderr"
-    errors = [line.strip() for line in lines if line.startswith("rescue: ")]
-    if errors:
-        return "; ".join(errors[-3:])
-    tail = [line.strip() for line in lines if line.strip()]
-    return tail[-1] if tail else "nothing"
-
-
-def _compare_summary(c: dict) -> str:
-    if not c:
-        return "no comparison"
-    return f"{c.get('entries')} entries, {c.get('link_groups')} hard-link groups, {len(c.get('differences', []))} differences"
-
-
-def _mib(rate: float) -> float:
-    return round(rate / (1024 * 1024), 1)
-
-
-def prepare(workdir: Path, log: Callable[[str], None]) -> Path:
-    """Build what the drill needs: the patched tgt, rescue.pyz, the rescue image with that pyz."""
-    subprocess.run(["bash", str(ROOT / "drill" / "build-tgt.sh")], check=True)
-    log("building dist/rescue.pyz")
-    subprocess.run([sys.executable, str(ROOT / "build" / "pyz.py")], check=True, stdout=subprocess.DEVNULL)
-    image = workdir / "image"
-    log("building the rescue image (iso.mkinitramfs)")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "iso.mkinitramfs",
-            "--out",
-            str(image),
-            "--pyz",
-            str(ROOT / "dist" / "rescue.pyz"),
-        ],
-        check=True,
-        cwd=ROOT,
-    )
-    return image
-
-
-def report(results: List[StepResult], rates: Dict[str, float], total: float, accel: str = "?") -> str:
-    lines = ["", f"drill report (QEMU {accel})", "-" * 100]
-    for r in results:
-        boots = ", ".join(f"{g['name']} boot {g['boot_seconds']}s" for g in r.guests)
-        lines.append(f"{'PASS' if r.ok else 'FAIL'}  {r.name:<9} {r.seconds:7.1f}s  {r.summary}")
-        if boots:
-            lines.append(f"      {'':<9} {'':>8}  ({boots})")
-        for f in (r.details.get("failures") or [])[:10]:
-            lines.append(f"      {'':<9} {'':>8}  {f}")
-    if rates:
-        lines.append("-" * 100)
-        for k in ("backup_write", "backup_job_write", "dd_write", "restore_read", "dd_read"):
-            if k in rates:
-                lines.append(f"throughput {k:<16} {_mib(rates[k]):8.1f} MiB/s")
-        if "backup_write" in rates and "dd_write" in rates:
-            lines.append(
-                f"backup / dd write: {rates['backup_write'] / rates['dd_write']:.2f} (command wall time)"
-            )
-        if "backup_job_write" in rates and "dd_write" in rates:
-            lines.append(
-                f"backup / dd write: {rates['backup_job_write'] / rates['dd_write']:.2f} (job's own time)"
-            )
-        if "restore_read" in rates and "dd_read" in rates:
-            lines.append(f"restore / dd read: {rates['restore_read'] / rates['dd_read']:.2f}")
-        if accel == "tcg":
-            lines.append(
-                "(TCG: the guest CPU is emulated; rescue's rates are bound by emulated Python, dd's are not)"
-            )
-    passed = sum(r.ok for r in results)
-    lines.append("-" * 100)
-    lines.append(f"drill: {passed} passed, {len(results) - passed} failed in {total:.0f}s")
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -566,7 +329,7 @@ def main(argv=None) -> int:
         json.dumps(
             {
                 "steps": [dataclasses.asdict(r) for r in results],
-                "rates_mib_s": {k: _mib(v) for k, v in drill.rates.items()},
+                "rates_mib_s": {k: mib(v) for k, v in drill.rates.items()},
                 "accel": os.environ["RESCUE_QEMU_ACCEL"],
                 "seconds": round(total, 1),
             },

@@ -44,45 +44,61 @@ def _text(rng: random.Random, size: int) -> bytes:
     return bytes(out[:size])
 
 
+def _ns(i: int) -> int:
+    return (MTIME_BASE + i * 97) * 1_000_000_000 + (i * 7919) % 1_000_000_000
+
+
 def make_tree(root: Path, seed: int = 7, files: int = 3000, big_mb: int = BIG_FILE_MB) -> int:
     """Write the production tree into `root` (created; must not exist or be empty)."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
-    count = 0
+    # One generator for the whole tree, drawn from in this order: the order is part of the contract.
+    count = _etc(root, rng) + _root_home(root) + _www(root, rng) + _homes(root, rng)
+    count += _usr_opt(root, rng) + _srv(root, big_mb)
+    # /var/backups/mariadb: a real dump when a server can be started here
+    dump = mariadb_dump()
+    if dump is not None:
+        _write(root / "var/backups/mariadb/all-databases.sql", dump, mode=0o600)
+        count += 1
+    return count
 
-    def ns(i: int) -> int:
-        return (MTIME_BASE + i * 97) * 1_000_000_000 + (i * 7919) % 1_000_000_000
 
-    # /etc: configuration, a shadow file readable by group shadow (42), a symlink out of the tree
+def _etc(root: Path, rng: random.Random) -> int:
+    """/etc: configuration, a shadow file readable by group shadow (42), a symlink out of the tree."""
     for i in range(150):
         _write(
-            root / "etc" / f"app{i // 30}" / f"conf{i}.ini", _text(rng, rng.randint(50, 3000)), mtime=ns(i)
+            root / "etc" / f"app{i // 30}" / f"conf{i}.ini", _text(rng, rng.randint(50, 3000)), mtime=_ns(i)
         )
-        count += 1
     _write(root / "etc/hostname", b"prod\n")
     _write(root / "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n")
     _write(root / "etc/group", b"root:x:0:\nshadow:x:42:\nalice:x:1000:\nwww-data:x:33:\n")
     _write(root / "etc/shadow", b"root:*:19000:0:99999:7:::\n", gid=42, mode=0o640)
     os.symlink("/usr/share/zoneinfo/Etc/UTC", root / "etc/localtime")  # dangling in the tree: fine
-    count += 5
+    return 150 + 5
 
-    # /root: private
+
+def _root_home(root: Path) -> int:
+    """/root: private."""
     (root / "root").mkdir()
     os.chmod(root / "root", 0o700)
     _write(root / "root/.ssh/authorized_keys", b"ssh-ed25519 AAAAdrill drill@host\n", mode=0o600)
     os.chmod(root / "root/.ssh", 0o700)
-    count += 3
+    return 3
 
-    # /var/www: many small files owned by www-data (33), a relative symlink, a hard link across directories
+
+def _www(root: Path, rng: random.Random) -> int:
+    """/var/www: many small files owned by www-data (33), a relative symlink, a hard link across directories."""
     for i in range(1500):
         site = root / "var/www/html" / f"site{i % 30}" / f"d{i % 7}"
-        _write(site / f"page{i}.html", _text(rng, rng.randint(100, 8000)), 33, 33, mtime=ns(i))
-        count += 1
+        _write(site / f"page{i}.html", _text(rng, rng.randint(100, 8000)), 33, 33, mtime=_ns(i))
     os.symlink("html/site1", root / "var/www/current")
     os.link(root / "var/www/html/site1/d1/page1.html", root / "var/www/html/site2/shared-page.html")
-    count += 2
+    return 1500 + 2
 
-    # /home: two users, one numeric-only owner, xattrs, hard links in one directory, long and odd names
+
+def _homes(root: Path, rng: random.Random) -> int:
+    """/home: two users, one numeric-only owner, xattrs, hard links in one directory, long and odd names, an ACL."""
+    count = 0
     for user, uid in (("alice", 1000), ("bob", 1001)):
         home = root / "home" / user
         for i in range(300 if user == "alice" else 200):
@@ -111,24 +127,23 @@ def make_tree(root: Path, seed: int = 7, files: int = 3000, big_mb: int = BIG_FI
     if shutil.which("setfacl"):
         subprocess.run(["setfacl", "-m", "u:1000:rwx", "-d", "-m", "u:1000:rx", str(acl_dir)], check=True)
     _write(acl_dir / "plan.txt", b"shared with alice\n", 1001, 1001, 0o660)
-    count += 2
+    return count + 2
 
-    # /usr/local: a setuid program, a tool directory
+
+def _usr_opt(root: Path, rng: random.Random) -> int:
+    """/usr/local: a setuid program, a tool directory; /opt: many tiny files (per-entry cost), empty directories."""
     for i in range(100):
         _write(root / "usr/local/share/tool" / f"data{i}.dat", bytes(rng.getrandbits(8) for _ in range(512)))
-        count += 1
     _write(root / "usr/local/bin/tool", b"#!/bin/sh\necho tool\n", mode=0o4755)
-    count += 1
-
-    # /opt: many tiny files (per-entry cost), empty directories
     for i in range(700):
-        _write(root / "opt/app" / f"m{i % 20}" / f"f{i}.py", f"VALUE = {i}\n".encode(), mtime=ns(i))
-        count += 1
+        _write(root / "opt/app" / f"m{i % 20}" / f"f{i}.py", f"VALUE = {i}\n".encode(), mtime=_ns(i))
     for d in ("opt/app/empty", "var/empty", "var/cache/app"):
         (root / d).mkdir(parents=True, exist_ok=True)
-        count += 1
+    return 100 + 1 + 700 + 3
 
-    # /srv: large incompressible data, a sparse file, a fifo, a character device, a sticky directory
+
+def _srv(root: Path, big_mb: int) -> int:
+    """/srv: large incompressible data, a sparse file, a fifo, a character device, a sticky directory."""
     srv = root / "srv/data"
     srv.mkdir(parents=True)
     with open(srv / "big.bin", "wb") as f:
@@ -145,14 +160,7 @@ def make_tree(root: Path, seed: int = 7, files: int = 3000, big_mb: int = BIG_FI
     os.mknod(srv / "console-copy", stat.S_IFCHR | 0o600, os.makedev(5, 1))
     (root / "srv/tmp").mkdir()
     os.chmod(root / "srv/tmp", 0o1777)
-    count += 26
-
-    # /var/backups/mariadb: a real dump when a server can be started here
-    dump = mariadb_dump()
-    if dump is not None:
-        _write(root / "var/backups/mariadb/all-databases.sql", dump, mode=0o600)
-        count += 1
-    return count
+    return 26
 
 
 def mariadb_dump() -> Optional[bytes]:

@@ -8,6 +8,7 @@ import os
 import sys
 
 from rescue.cli.layout_cmd import parse_maps
+from rescue.cli.restore_cmd import restore_arguments
 from rescue.errors import RescueError
 from rescue.recover.job import RecoverOptions, run_recover
 from rescue.recover.state import DEFAULT_STATE_DIR, STATE_NAME, State
@@ -50,11 +51,7 @@ def register(subparsers) -> None:
         "--grow", metavar="NAME", help="partition taking the size difference (see layout recreate)"
     )
     p.add_argument("--key-file", metavar="FILE", help="LUKS passphrase file (default: ask on the terminal)")
-    p.add_argument("--catalog", metavar="FILE", help="use this catalog.jsonl.gz instead of the tape's")
-    p.add_argument(
-        "--no-catalog", action="store_true", help="restore in one streaming pass (a plain tar tape)"
-    )
-    p.add_argument("--reload-db", action="store_true", help="reload the database dumps at first boot")
+    restore_arguments(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop; nothing is touched")
     p.add_argument("--yes", action="store_true", help="do not ask for the typed confirmation")
     p.add_argument("--resume", action="store_true", help="continue a recover from the stage where it stopped")

@@ -52,12 +52,7 @@ def register(subparsers) -> None:
         action="store_true",
         help="also restore the contents of proc, sys, dev, run, tmp, mnt, media, lost+found (their empty directories always come back)",
     )
-    p.add_argument("--catalog", metavar="FILE", help="use this catalog.jsonl.gz instead of the tape's")
-    p.add_argument(
-        "--no-catalog",
-        action="store_true",
-        help="ignore any catalog: one streaming pass over the archive, no seeking",
-    )
+    restore_arguments(p)
     p.add_argument(
         "--archive-file",
         type=int,
@@ -74,11 +69,6 @@ def register(subparsers) -> None:
     )
     p.add_argument("-y", "--yes", action="store_true", help="restore into a non-empty target, or over /")
     p.add_argument(
-        "--reload-db",
-        action="store_true",
-        help="install a one-shot systemd unit in the target that reloads the database dumps at boot",
-    )
-    p.add_argument(
         "--same-owner-names",
         action="store_true",
         help="map owners by user/group name in the target's passwd/group (default: numeric ids)",
@@ -91,6 +81,21 @@ def register(subparsers) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run)
+
+
+def restore_arguments(p) -> None:
+    """The flags `recover` passes on to its restore stage, declared once for both commands."""
+    p.add_argument("--catalog", metavar="FILE", help="use this catalog.jsonl.gz instead of the tape's")
+    p.add_argument(
+        "--no-catalog",
+        action="store_true",
+        help="ignore any catalog: one streaming pass over the archive, no seeking",
+    )
+    p.add_argument(
+        "--reload-db",
+        action="store_true",
+        help="install a one-shot systemd unit in the target that reloads the database dumps at boot",
+    )
 
 
 def _jobs(text: str) -> int:

@@ -1,7 +1,7 @@
 """Fixtures of the drill tests: one drill run (python -m drill) per test session.
 
-It runs every step, or the comma-separated `RESCUE_DRILL_STEPS` (.ci/run runs one boot scenario, uefi, to stay
-inside CI's time; `make drill` runs them all). A test of a step that was not selected is skipped, naming it.
+It runs every step, or the comma-separated `RESCUE_DRILL_STEPS` (.ci/run names every step, both boot scenarios
+included). A test of a step that was not selected is skipped, naming it.
 """
 
 from __future__ import annotations

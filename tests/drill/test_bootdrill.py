@@ -2,8 +2,8 @@
 scenario 2 (uefi: OVMF, GPT, ESP, /boot, LVM root + swap).
 
 The drill tests read the session's one drill run (conftest.drill_report): the installed production system boots
-to its health marker, the restored disk boots by itself with no failed unit and the MariaDB rows back, and every
-stage is timed. The health-line checks themselves are tested without a guest.
+to its health marker, `rescue recover` in the rescue image brings the wiped disk back, the restored disk boots by
+itself with no failed unit and the MariaDB rows back, and every stage (and each of recover's) is timed. The health-line checks themselves are tested without a guest.
 """
 
 from __future__ import annotations
