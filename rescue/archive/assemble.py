@@ -6,6 +6,9 @@ names; an oldgnu 'S' sparse map) and returns a `Parsed`: the Member and how its 
 GNU tar's: pax > L/K > header fields.  Pax keywords this reader does not know are listed in `unknown_keys` (the
 reader reports each once); an unknown typeflag is a regular file, as POSIX says.  A sparse member's map is
 checked against its sizes (rescue.archive.parse.check_sparse_map); a hostile one raises HeaderError.
+The common member (a plain file, directory or link header whose pax records are only mtime, atime and ctime: what
+GNU tar's posix format and rescue's writer write for nearly every file) is built by `_plain` in one function,
+about a third cheaper; anything else goes to the general code, and both give the same (tests/archive).
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ Paths are decoded as the file system does (UTF-8 with surrogateescape), so no na
 unless `hdrcharset=BINARY`, which comes to the same bytes here.  `normalize_name` makes a name relative (leading
 "/" and "./" dropped) but keeps ".." components: refusing those is extraction's job.  How the decoded parts of a
 member's headers combine into a Member is rescue.archive.assemble.
+
+Every header of a restore passes here, so the common cases take short paths that fall back to the general code
+and give the same (tests/archive/test_plain_member.py): one struct unpack per block, octal fields ending in a NUL
+read by one int(), pax records split at their newlines.
 """
 
 from __future__ import annotations
