@@ -18,10 +18,15 @@ Paths are decoded as the file system does (UTF-8 with surrogateescape), so no na
 unless `hdrcharset=BINARY`, which comes to the same bytes here.  `normalize_name` makes a name relative (leading
 "/" and "./" dropped) but keeps ".." components: refusing those is extraction's job.  How the decoded parts of a
 member's headers combine into a Member is rescue.archive.assemble.
+
+Every header of a restore passes here, so the common cases take short paths that fall back to the general code
+and give the same (tests/archive/test_plain_member.py): one struct unpack per block, octal fields ending in a NUL
+read by one int(), pax records split at their newlines.
 """
 
 from __future__ import annotations
 
+import struct
 import zlib
 from typing import List, Optional, Tuple
 
@@ -36,17 +41,24 @@ class HeaderError(ValueError):
     """A block is not a valid tar header (bad checksum or unreadable numbers)."""
 
 
+# name mode uid gid size mtime chksum typeflag linkname magic+version uname gname devmajor devminor prefix:
+# one unpack gives every field of a header block (tf.FIELDS).
+_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
+assert _FIELDS.size == tf.BLOCKSIZE
+
+
 class Header:
-    """One 512-byte header block.  `typeflag`, `size` and `fmt` ("v7", "ustar" or "gnu") are decoded at once;
-    the other fields only when asked (a pax 'x' header needs none of them)."""
+    """One 512-byte header block.  `typeflag`, `size` and `fmt` ("v7", "ustar" or "gnu") are decoded at once,
+    from `fields` (the block's fields, unpacked); the others only when asked (a pax 'x' header needs none)."""
 
-    __slots__ = ("block", "typeflag", "size", "fmt")
+    __slots__ = ("block", "fields", "typeflag", "size", "fmt")
 
-    def __init__(self, block: bytes):
+    def __init__(self, block: bytes, fields: Optional[tuple] = None):
         self.block = block
-        self.typeflag = block[156:157]
-        self.size = parse_number(block[124:136])
-        magic = block[257:265]
+        self.fields = _FIELDS.unpack(block) if fields is None else fields
+        self.typeflag = self.fields[7]
+        self.size = parse_number(self.fields[4])
+        magic = self.fields[9]
         if magic == tf.GNU_MAGIC:
             self.fmt = "gnu"
         elif magic[:6] == b"ustar\0":
@@ -56,24 +68,24 @@ class Header:
 
     def decode(self) -> Tuple[bytes, bytes, int, int, int, int, bytes, bytes, int, int]:
         """(name, linkname, mode, uid, gid, mtime, uname, gname, devmajor, devminor), in one call."""
-        block = self.block
-        name = _cstr(block[0:100])
+        name, mode, uid, gid, _, mtime, _, typeflag, link, _, uname, gname, major, minor, prefix = self.fields
+        name = cstr(name)
         v7 = self.fmt == "v7"
-        if not v7 and self.fmt == "ustar" and block[345] != 0:
-            name = _cstr(block[345:500]) + b"/" + name
-        if self.typeflag in (tf.CHRTYPE, tf.BLKTYPE) and not v7:
-            devmajor, devminor = parse_number(block[329:337]), parse_number(block[337:345])
+        if not v7 and self.fmt == "ustar" and prefix[0] != 0:
+            name = cstr(prefix) + b"/" + name
+        if typeflag in (tf.CHRTYPE, tf.BLKTYPE) and not v7:
+            devmajor, devminor = parse_number(major), parse_number(minor)
         else:
             devmajor = devminor = 0
         return (
             name,
-            _cstr(block[157:257]),
-            parse_number(block[100:108]),
-            parse_number(block[108:116]),
-            parse_number(block[116:124]),
-            parse_number(block[136:148]),
-            b"" if v7 else _cstr(block[265:297]),
-            b"" if v7 else _cstr(block[297:329]),
+            cstr(link),
+            parse_number(mode),
+            parse_number(uid),
+            parse_number(gid),
+            parse_number(mtime),
+            b"" if v7 else cstr(uname),
+            b"" if v7 else cstr(gname),
             devmajor,
             devminor,
         )
@@ -83,13 +95,22 @@ class Header:
         return self.decode()[0]
 
 
-def _cstr(field: bytes) -> bytes:
+def cstr(field: bytes) -> bytes:
     end = field.find(0)
     return field if end < 0 else field[:end]
 
 
 def parse_number(field: bytes) -> int:
     """An octal field (leading spaces, NUL or space terminated) or a GNU base-256 one (first byte 0x80/0xff)."""
+    if field[-1:] == b"\0":
+        try:  # the common case: digits and a NUL (a NUL among the digits is a ValueError: the general code)
+            return int(field[:-1], 8)
+        except ValueError:
+            pass
+    return _general_number(field)
+
+
+def _general_number(field: bytes) -> int:
     if not field:
         return 0
     lead = field[0]
@@ -135,7 +156,8 @@ def parse_header(block: bytes) -> Header:
     if len(block) != tf.BLOCKSIZE:
         raise HeaderError("short header block")
     # The common case inline: a plain octal checksum matching the unsigned sum.
-    field = block[148:156]
+    fields = _FIELDS.unpack(block)
+    field = fields[6]
     end = field.find(0)
     try:
         stored = int(field[:end] if end >= 0 else field, 8)
@@ -143,7 +165,7 @@ def parse_header(block: bytes) -> Header:
         stored = -1
     if stored != _byte_sum(block) - sum(field) + 256 and not checksum_ok(block):
         raise HeaderError("header checksum mismatch")
-    return Header(block)
+    return Header(block, fields)
 
 
 def _byte_sum(block: bytes) -> int:
@@ -180,6 +202,26 @@ def parse_pax(data: bytes) -> List[Tuple[str, bytes]]:
     """Records "LEN KEY=VALUE\\n" of a pax extended header, in order (GNU sparse 0.0 repeats keys).
 
     Raises HeaderError on a malformed record; values stay bytes (xattr values are binary)."""
+    return _plain_pax(data) or _general_pax(data)
+
+
+def _plain_pax(data: bytes) -> Optional[List[Tuple[str, bytes]]]:
+    """The records when no value holds a newline and no NUL padding follows (all but binary xattrs), else None.
+    Split at the newlines, each line must be one record of its stated length: the records then tile the data
+    as _general_pax reads them, and both give the same."""
+    if data[-1:] != b"\n" or len(data) > 4096:  # 4 KiB hold far fewer than MAX_PAX_RECORDS records
+        return None
+    out = []
+    for line in data[:-1].split(b"\n"):
+        length, _, rest = line.partition(b" ")
+        key, eq, value = rest.partition(b"=")
+        if not eq or len(length) > 23 or not length.isdigit() or int(length) != len(line) + 1:
+            return None
+        out.append((key.decode("utf-8", "surrogateescape"), value))
+    return out
+
+
+def _general_pax(data: bytes) -> List[Tuple[str, bytes]]:
     out = []
     pos, n = 0, len(data)
     while pos < n:
