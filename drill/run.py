@@ -7,9 +7,10 @@ through QEMU's iSCSI initiator; every step starts with a new blank cartridge, an
 step tgtd is restarted on the same cartridge, as when a tape moves to another machine's drive):
 - smoke: st(4) semantics of the patched tgt with mt-st and dd (drill/guest/st-semantics.sh);
 - contract: the tape contract suite (tests/tape/test_contract.py) against /dev/nst0, with its own runner;
-- classic: the classic mt + GNU tar job (iso/medium/backup-tar.sh) writes the production disk's tree to tape in one
-  guest; another guest restores it with `rescue restore` (no catalog: a plain tar tape) onto a new ext4 and
-  compares it with the original;
+- classic: the classic mt + GNU tar job (iso/medium/backup-tar.sh) writes the production tree (ext4 in a GPT
+  partition) to tape in one guest, which also keeps the disk's layout apart (`rescue layout capture`); another
+  guest runs `rescue recover --layout layout.json --no-catalog` (a plain tar tape) onto a blank disk of the same
+  size and serial and compares what it mounted with the original (drill/classic.py);
 - rescue: the production guest runs `rescue backup` of its disk to tape; the disk is wiped; the rescue guest
   makes a new filesystem by hand, runs `rescue restore`, compares with the original disk (attached read-only),
   then restores two top-level directories that lie apart on tape (picked from the catalog, since ext4 orders
@@ -38,21 +39,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from drill import bootdrill, rescuestep
+from drill import bootdrill, classic, rescuestep
 from drill import qemu as vm
 from drill.build import prepare
 from drill.guestrun import PRELUDE, GuestResult, run_script
 from drill.rescuestep import RECORD
-from drill.results import (
-    StepResult,
-    compare_summary,
-    mib,
-    read_int,
-    read_json,
-    read_times,
-    report,
-    rescue_said,
-)
+from drill.results import StepResult, mib, report
 from drill.tree import make_disk, make_tree
 from drill.vtape import VirtualTape
 
@@ -171,68 +163,7 @@ class Drill:
         r.summary = f"{r.details['passed']} passed, {len(failed)} failed, {r.details['skipped']} skipped"
 
     def step_classic(self, r: StepResult) -> None:
-        self.new_tape()
-        source = self.readonly_copy("classic-source.img")
-        # The classic nightly job: iso/medium/backup-tar.sh (mt + GNU tar, as the rescue image carries it in /rescue).
-        write = self.guest(
-            "classic-write",
-            """\
-mkdir -p /mnt/prod && mount -o ro /dev/vda /mnt/prod || exit 2
-t0=$(now)
-bash /rescue/backup-tar.sh -f /dev/nst0 -C /mnt/prod -l "$PWD/filelist.txt" --eject
-echo $? > tar.rc
-t1=$(now)
-echo "$t0 $t1" > times
-grep -vc '^#' filelist.txt > members
-""",
-            disks=[source],
-        )
-        r.add_guest(write)
-        tar_rc = read_int(write.share / "tar.rc")
-        if not write.ok or tar_rc != 0:
-            r.ok, r.summary = False, f"backup-tar.sh failed (exit {tar_rc}, guest status {write.status})"
-            return
-        self.move_tape()
-        target = self.blank_disk("classic-target.img")
-        restore = self.guest(
-            "classic-restore",
-            """\
-mkfs.ext4 -q -F /dev/vda || exit 2
-mkdir -p /mnt/target /mnt/orig
-mount /dev/vda /mnt/target && mount -o ro /dev/vdb /mnt/orig || exit 2
-t0=$(now)
-rescue -f /dev/nst0 restore -C /mnt/target --json > restore.json 2> restore.err
-echo $? > restore.rc
-tail -n 3 restore.err
-t1=$(now)
-echo "$t0 $t1" > times
-python3 compare.py /mnt/orig /mnt/target --json compare.json
-""",
-            disks=[target, source],
-        )
-        r.add_guest(restore)
-        w0, w1 = read_times(write.share)
-        t0, t1 = read_times(restore.share)
-        members = read_int(write.share / "members")
-        restored = read_json(restore.share / "restore.json")
-        compared = read_json(restore.share / "compare.json")
-        rc = read_int(restore.share / "restore.rc")
-        r.details = {
-            "tar_members": members,
-            "tar_write_seconds": round(w1 - w0, 2),
-            "restore_seconds": round(t1 - t0, 2),
-            "restore_exit": rc,
-            "restore_mode": restored.get("mode"),
-            "restored_files": restored.get("files"),
-            "compare": compare_summary(compared),
-        }
-        r.ok = restore.ok and rc == 0 and compared.get("differences") == []
-        r.summary = (
-            f"backup-tar.sh wrote {members} members in {w1 - w0:.1f}s; rescue restore (mode {restored.get('mode')}) "
-            f"exit {rc} in {t1 - t0:.1f}s; compare: {compare_summary(compared)}"
-        )
-        if rc != 0:
-            r.summary += f"; restore said: {rescue_said(restore.share / 'restore.err')}"
+        classic.run(self, r)
 
     def step_rescue(self, r: StepResult) -> None:
         rescuestep.run(self, r)

@@ -1,13 +1,15 @@
 """Compare a restored tree with the original, entry by entry (runs in the drill guest; standard library only).
 
-    python3 compare.py ORIGINAL RESTORED [--only PATH ...] [--json OUT]
+    python3 compare.py ORIGINAL RESTORED [--only PATH ...] [--added PATH ...] [--json OUT]
 
 Checks every entry of ORIGINAL (but the top-level directories a restore leaves out by default: proc, sys, dev,
 run, tmp, mnt, media, lost+found) against RESTORED: type, permission bits incl. setuid/sticky, numeric owner
 and group, size and SHA-256 of regular files, symlink targets, device numbers, xattrs (incl. POSIX ACLs), that
 hard links of the original are hard links again, and mtime to the second (directories and symlinks excepted:
 extraction touches them).  Entries in RESTORED that ORIGINAL lacks are differences too.  With --only, just those
-subtrees are expected (a partial restore).  Prints a summary line "compare: N entries, D differences" and the
+subtrees are expected (a partial restore).  With --added, what is at or under those paths in RESTORED alone (and
+their parent directories RESTORED alone has) was added by design (recover's state and logs): counted apart, not a
+difference; what ORIGINAL has there is still compared.  Prints a summary line "compare: N entries, D differences" and the
 first differences; exit 0 when there are none.
 """
 
@@ -112,7 +114,11 @@ def link_groups(entries: dict) -> list:
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
 
 
-def compare(original: str, restored: str, only: list) -> tuple:
+def by_design(rel: str, added: list) -> bool:
+    return any(rel == p or rel.startswith(p + "/") or p.startswith(rel + "/") for p in added)
+
+
+def compare(original: str, restored: str, only: list, added: tuple = ()) -> tuple:
     a = walk(original, only)
     b = walk(restored, only)
     diffs = []
@@ -128,8 +134,8 @@ def compare(original: str, restored: str, only: list) -> tuple:
                 continue
             if da.get(key) != db.get(key):
                 diffs.append(f"{key} differs: {rel}: {da.get(key)!r} != {db.get(key)!r}")
-    for rel in sorted(set(b) - set(a)):
-        diffs.append(f"extra: {rel}")
+    extra = sorted(set(b) - set(a))
+    diffs += [f"extra: {rel}" for rel in extra if not by_design(rel, added)]
     la, lb = link_groups(a), link_groups(b)
     for group in la:
         if group not in lb:
@@ -142,10 +148,11 @@ def main(argv=None) -> int:
     p.add_argument("original")
     p.add_argument("restored")
     p.add_argument("--only", action="append", default=[])
+    p.add_argument("--added", action="append", default=[])
     p.add_argument("--json")
     args = p.parse_args(argv)
     only = [o.strip("/") for o in args.only]
-    count, diffs, links = compare(args.original, args.restored, only)
+    count, diffs, links = compare(args.original, args.restored, only, [a.strip("/") for a in args.added])
     print(f"compare: {count} entries, {links} hard-link groups, {len(diffs)} differences")
     for d in diffs[:40]:
         print(f"  {d}")

@@ -13,6 +13,9 @@ the tools in the target, then runs the plan in a `chroot.Chroot` with the target
 - Both: /dev/disk/by-uuid links made where missing, `update-grub`; `update-initramfs -u -k all` (or dracut)
   only when disk names or md/LVM/LUKS identities changed: it takes ~600 s under emulation, and with the same
   UUIDs the old initramfs boots.
+A layout that records no bootloader at all (no GRUB in an MBR, no grub-pc/install_devices, no boot package, no
+ESP, BIOS boot partition, EFI file or boot entry: a data disk, or a tree that never booted) gets an empty plan
+that says so; anything recorded goes the ways above, or stops when it cannot.
 A BIOS system recovered on a machine booted by UEFI is refused (out of scope), as is a missing tool, naming the
 package to install in the target; a failing command stops the stage naming it and the log.
 """
@@ -51,8 +54,11 @@ class BootPlan:
     copies: List[Tuple[str, str]]  # (source, destination) relative to the target, after grub-install
     tools: List[Tuple[str, str]]  # (program or file in the target, package that brings it)
     initramfs: List[str]  # why it is rebuilt; empty: it is not
+    nothing: str = ""  # set: there is no bootloader to install, and why
 
     def lines(self) -> List[str]:
+        if self.nothing:
+            return [self.nothing]
         out = [" ".join(argv) + (f" <<< {stdin.strip()!r}" if stdin else "") for argv, stdin in self.commands]
         out += [f"copy {src} -> {dst}" for src, dst in self.copies]
         if not self.initramfs:
@@ -135,11 +141,23 @@ def _stable(dev: str, stable_names: Dict[str, str]) -> str:
     return stable_names.get(dev, dev)
 
 
+NO_BOOTLOADER = "no bootloader in the layout: nothing installed"
+BOOT_KEYS = ("grub_in_mbr", "grub_pc_install_devices", "packages", "esp", "bios_boot", "efi_files")
+
+
+def recorded(boot: dict) -> List[str]:
+    """The boot facts of a capture that show a bootloader (empty: the layout records none)."""
+    found = [k for k in BOOT_KEYS if boot.get(k)]
+    return found + (["efibootmgr"] if (boot.get("efibootmgr") or {}).get("entries") else [])
+
+
 def plan_bootloader(
     layout, device_map, changed, uuids, uefi_here, efivars_writable, stable_names
 ) -> BootPlan:
     boot = layout.get("boot") or {}
     firmware = boot.get("firmware") or "bios"
+    if "boot" in layout and not recorded(boot):
+        return BootPlan(firmware, [], [], [], [], nothing=NO_BOOTLOADER)
     if firmware == "bios" and uefi_here:
         raise RefusedError(
             "the backup is of a BIOS system and this machine booted the rescue system by UEFI: BIOS -> UEFI is "
@@ -222,6 +240,8 @@ def _use_dracut(plan: BootPlan) -> None:
 
 def install(target: str, plan: BootPlan, runner: Runner, blkid_export: str, log_path: str, out) -> List[str]:
     """Run `plan` in a chroot of `target`; return what was done.  Raises BootloaderError naming what to do."""
+    if plan.nothing:
+        return [plan.nothing]
     lacking = missing_tools(target, plan)
     if lacking:
         raise BootloaderError(

@@ -329,6 +329,8 @@ class Recover:
         )
         for line in done:
             self.log.write(f"bootloader: {line}\n")
+        if plan.nothing:
+            self.say(f"bootloader: {plan.nothing}")
 
     def stage_finalize(self, layout: dict) -> None:
         self.ensure_mounted()

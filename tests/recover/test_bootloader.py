@@ -189,3 +189,46 @@ def test_without_udev_debconf_gets_the_old_by_id_name_of_a_disk_with_the_same_se
     # udev's own link here wins.
     here = {"/dev/vda": "/dev/disk/by-id/virtio-NEW"}
     assert bootloader.stable_names(layout, dmap, here, {"/dev/vda": "AAA"}.get) == here
+
+
+NO_BOOT = {
+    "firmware": "bios",
+    "efibootmgr": None,
+    "esp": [],
+    "bios_boot": [],
+    "packages": [],
+    "grub_pc_install_devices": [],
+    "grub_in_mbr": [],
+    "efi_files": [],
+    "shim": False,
+}
+
+
+def test_a_layout_without_a_bootloader_installs_nothing_and_says_so(tmp_path, mocker):
+    run = mocker.patch("rescue.recover.chroot.subprocess.run")
+    layout = {**bios_layout(), "boot": dict(NO_BOOT)}
+    # Also on a UEFI-booted machine: there is no BIOS bootloader to refuse.
+    plan = plan_bootloader(layout, {"/dev/vda": "/dev/sda"}, [], {}, True, True, {})
+    assert plan.commands == [] and plan.tools == []
+    assert plan.lines() == ["no bootloader in the layout: nothing installed"]
+    done = bootloader.install(
+        str(tmp_path), plan, logged_runner(open(tmp_path / "log", "w")), "", "log", None
+    )
+    assert done == ["no bootloader in the layout: nothing installed"]
+    run.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "fact",
+    [{"packages": ["grub-pc"]}, {"bios_boot": [{"device": "/dev/vda1", "disk": "/dev/vda"}]}],
+)
+def test_a_recorded_bootloader_that_cannot_be_placed_still_stops(fact):
+    layout = {**bios_layout(), "boot": {**NO_BOOT, **fact}}
+    with pytest.raises(BootloaderError, match="names no disk that booted grub-pc"):
+        plan_bootloader(layout, {"/dev/vda": "/dev/vda"}, [], {}, False, False, {})
+
+
+def test_a_layout_without_boot_facts_is_not_taken_for_one_without_a_bootloader():
+    layout = {k: v for k, v in bios_layout().items() if k != "boot"}
+    with pytest.raises(BootloaderError, match="names no disk that booted grub-pc"):
+        plan_bootloader(layout, {"/dev/vda": "/dev/vda"}, [], {}, False, False, {})
