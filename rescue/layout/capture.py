@@ -23,7 +23,7 @@ from typing import Dict, Iterable, List, Optional
 from rescue.layout import mounts as mountinfo
 from rescue.layout import parse_disks, parse_fs, parse_stack
 from rescue.layout.boot import boot_facts
-from rescue.layout.tools import have, probe, read_text
+from rescue.layout.tools import fill_identity, have, probe, read_text
 
 FORMAT = "rescue-layout"
 VERSION = 1
@@ -277,6 +277,7 @@ def capture(
     disk_records, stack = [], []
     for dev in chosen:
         rec = parse_disks.disk_record(dev, by_id.get(dev["path"], []), by_path_links.get(dev["path"], []))
+        fill_identity(rec)  # a capture in a rescue system (no udev) still records the serial recover maps by
         table = cap.run(["sfdisk", "--json", dev["path"]], ok_codes=(0, 1))
         rec["table"] = parse_disks.parse_sfdisk(table) if table and table.strip() else None
         disk_records.append(rec)

@@ -33,7 +33,7 @@ from rescue.layout import mounts as mountinfo
 from rescue.layout import parse_disks
 from rescue.layout.checks import check_step
 from rescue.layout.plan import Plan, RecreateOptions, Step, plan_recreate
-from rescue.layout.tools import have, probe, tool_env
+from rescue.layout.tools import fill_identity, have, probe, tool_env
 
 
 class RecreateError(RescueError):
@@ -49,27 +49,6 @@ class RecreateResult:
     device_map: Dict[str, str]
     changed: List[str]
     log_path: Optional[str]
-
-
-def sysfs_identity(name: str, sys_root: str = "/sys") -> Dict[str, str]:
-    """Serial and WWN of disk `name` from sysfs, for when lsblk has no udev database to read them from (a rescue
-    system): virtio's `serial`, NVMe's `device/serial` and `wwid`, SCSI's `device/wwid` (naa.X is udev's 0xX)."""
-    top = os.path.join(sys_root, "block", name)
-    found = {}
-    for key, rel in (
-        ("serial", "serial"),
-        ("serial", "device/serial"),
-        ("wwn", "wwid"),
-        ("wwn", "device/wwid"),
-    ):
-        try:
-            with open(os.path.join(top, rel), encoding="utf-8", errors="replace") as f:
-                value = f.read().strip()
-        except OSError:
-            continue
-        if value and key not in found:
-            found[key] = "0x" + value[4:] if key == "wwn" and value.startswith("naa.") else value
-    return found
 
 
 def disks_here() -> List[dict]:
@@ -88,8 +67,7 @@ def disks_here() -> List[dict]:
     ]
     records = [parse_disks.disk_record(d, links.get(d["path"], []), []) for d in tops]
     for rec in records:
-        for key, value in sysfs_identity(os.path.basename(rec["path"])).items():
-            rec[key] = rec[key] or value
+        fill_identity(rec)
     return records
 
 

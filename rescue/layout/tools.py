@@ -13,7 +13,7 @@ import dataclasses
 import os
 import shutil
 import subprocess
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 TIMEOUT = 60
 # LVM warns about leaked descriptors and, without udev, about missing device links; neither changes its answer.
@@ -66,3 +66,31 @@ def read_text(path: str) -> Optional[str]:
             return f.read()
     except OSError:
         return None
+
+
+def sysfs_identity(name: str, sys_root: str = "/sys") -> Dict[str, str]:
+    """Serial and WWN of disk `name` from sysfs, for when lsblk has no udev database to read them from (a rescue
+    system): virtio's `serial`, NVMe's `device/serial` and `wwid`, SCSI's `device/wwid` (naa.X is udev's 0xX)."""
+    top = os.path.join(sys_root, "block", name)
+    found = {}
+    for key, rel in (
+        ("serial", "serial"),
+        ("serial", "device/serial"),
+        ("wwn", "wwid"),
+        ("wwn", "device/wwid"),
+    ):
+        try:
+            with open(os.path.join(top, rel), encoding="utf-8", errors="replace") as f:
+                value = f.read().strip()
+        except OSError:
+            continue
+        if value and key not in found:
+            found[key] = "0x" + value[4:] if key == "wwn" and value.startswith("naa.") else value
+    return found
+
+
+def fill_identity(rec: dict, sys_root: str = "/sys") -> dict:
+    """A disk record's serial and WWN, from sysfs where lsblk had none (no udev database)."""
+    for key, value in sysfs_identity(os.path.basename(rec["path"]), sys_root).items():
+        rec[key] = rec.get(key) or value
+    return rec

@@ -31,7 +31,7 @@ from rescue.errors import EXIT_OK, EXIT_PARTIAL, RefusedError, RescueError
 from rescue.layout import mounts as mountinfo
 from rescue.layout import recreate, source
 from rescue.layout.plan import RecreateOptions
-from rescue.layout.recreate import sysfs_identity
+from rescue.layout.tools import sysfs_identity
 from rescue.progress import human_duration
 from rescue.recover import bootloader, finalize
 from rescue.recover.chroot import logged_runner, parse_blkid_export

@@ -73,3 +73,18 @@ def test_only_compares_the_selected_subtrees(trees):
     assert diffs == []
     _, diffs, _ = compare.compare(str(a), str(b), ["etc"])
     assert "missing: etc/passwd" in diffs
+
+
+def test_what_recover_adds_by_design_is_not_a_difference_but_anything_else_is(trees):
+    a, b = trees
+    (b / "var/log/rescue").mkdir(parents=True)
+    (b / "var/log/rescue/recover.log").write_bytes(b"log\n")
+    (b / "var/log/other.log").write_bytes(b"")
+    (b / "etc/passwd").write_bytes(b"changed\n")
+    _, diffs, _ = compare.compare(str(a), str(b), [], ["var/log/rescue", "etc"])
+    # The added log and its new parents are by design; another new file and what the original has are compared.
+    assert sorted(d.split(":")[0] + ":" + d.split(":")[1] for d in diffs) == [
+        "extra: var/log/other.log",
+        "sha256 differs: etc/passwd",
+        "size differs: etc/passwd",
+    ]
