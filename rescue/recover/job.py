@@ -183,8 +183,10 @@ class Recover:
             self.say("== restore")
             estimate += self.restore_plan()
         if not self.state.done("bootloader"):
-            self.say("== bootloader (in a chroot of the target, with its own tools)")
             plan = self.boot_plan(layout, device_map, changed, {})
+            self.say(
+                "== bootloader" + ("" if plan.nothing else " (in a chroot of the target, with its own tools)")
+            )
             for line in plan.lines():
                 self.say(f"  {line}")
             estimate += SECONDS_PER_GRUB_COMMAND * len(plan.commands)
