@@ -3,26 +3,33 @@
 The production system is a Debian tree (drill/build-prodroot.sh, cached in build/out/prodroot/). Its disks are
 first made in the installer guest: that same tree booted straight from its kernel with
 init=/sbin/drill-installer-init (udev, lvm2, mdadm, grub: it builds the machine the drill later destroys).
-The recovery is the product's: the rescue image boots with the wiped disk and the tape and runs `rescue recover`,
-which takes the layout from the tape's label. Disks are found by virtio serial, never by kernel name. The layouts
-(drill/guest/prodsys.sh):
+The recovery is the product's: the rescue image boots with the wiped disks and the tape and runs `rescue recover`,
+which takes the layout from the tape's label. Disks are found by serial (their by-id names), never by kernel
+name. The layouts (drill/guest/prodsys.sh), each a list of disks (`DiskSpec`: serial, size, bus virtio or nvme):
 
 - bios-mbr: SeaBIOS, MBR, ext4 root and a swap partition (scenario 1);
-- uefi-lvm: OVMF, GPT with ESP, /boot and an LVM volume group with root and swap (scenario 2).
+- uefi-lvm: OVMF, GPT with ESP, /boot and an LVM volume group with root and swap (scenario 2; scenario 4
+  recovers it onto one bigger NVMe disk with another serial, `--map`);
+- bios-md: SeaBIOS, two disks, each MBR with one partition; an md RAID1 (metadata 1.2) of the two, LVM on it
+  with root and swap, grub on both disks (scenario 3; the restored system also boots from the second disk alone).
 
 Contract:
 - `build()` -> the directory holding root.tar, installer.ext4, vmlinuz, initrd.img (builds when stale).
-- `install(layout, disk, workdir, files)` lays the layout out on the raw image `disk`, extracts root.tar onto
-  it, writes fstab, copies `files` ({path in the tree: host path}) in and installs grub; -> GuestResult whose
-  share holds `times` (layout, fill, bootloader, done; guest uptime seconds).
-- `recover(layout, disk, workdir, tape, image, variables=None)` boots the rescue `image` by the layout's firmware
-  (OVMF with the NVRAM store `variables`: the same machine) with `disk` attached by the production disk's serial
-  and runs `rescue -f /dev/nst0 recover --yes --reload-db --json`; -> GuestResult whose share holds
-  recover.json (`recover_seconds()` reads each stage's seconds from it), recover.rc, recover.err and the logs.
-- `boot(name, layout, disk, workdir, tape=None, job=None, variables=None)` boots the disk by its firmware and
-  waits for the health line the system prints on its second serial port (drill/prodroot/rescue-health); with a
-  `job` (shell script) the system runs it from a 9p share (drill-job.service), which powers it off afterwards.
-  -> Boot.
+- `images(specs, workdir, prefix)` -> blank raw images (guestrun.Disk) for disk specs.
+- `install(layout, disks, workdir, files, name=None)` lays the layout out on the raw images `disks`
+  (guestrun.Disk), extracts root.tar onto them, writes fstab (and mdadm.conf), copies `files` ({path in the tree:
+  host path}) in and installs grub; -> GuestResult whose share holds `times` (layout, fill, bootloader, done;
+  guest uptime seconds).
+- `recover(layout, disks, workdir, tape, image, variables=None, maps=None, name=None)` runs `rescue recover
+  --yes --reload-db` (with `--map OLD=NEW` for each of `maps`) in the rescue image booted by the layout's
+  firmware (OVMF with the NVRAM store `variables`: the same machine), the wiped or new `disks` attached;
+  -> GuestResult whose share holds recover.json (`recover_seconds()` reads each stage's seconds from it),
+  recover.rc, recover.err and the logs.
+- `boot(name, layout, disks, workdir, tape=None, job=None, variables=None)` boots the disks by the layout's
+  firmware and waits for the health line the system prints on its second serial port
+  (drill/prodroot/rescue-health); with a `job` (shell script) the system runs it from a 9p share
+  (drill-job.service), which powers it off afterwards. -> Boot.
+- `scenario(drill, r, layout, target=None, maps=None, degraded=False, name=None)`: one drill step.
 """
 
 from __future__ import annotations
@@ -37,6 +44,14 @@ from typing import Dict, List, Optional
 
 from drill import qemu as vm
 from drill.guestrun import PRELUDE, Disk, GuestResult, run_script
+from drill.layouts import (
+    LAYOUTS,
+    MD_JOB,
+    DiskSpec,
+    Layout,
+    health_problems,
+    md_problems,
+)
 from drill.results import read_int, read_json, read_times, rescue_said
 from drill.vtape import VirtualTape
 from rescue.recover.state import STAGES
@@ -44,25 +59,10 @@ from rescue.recover.state import STAGES
 ROOT = Path(__file__).resolve().parent.parent
 PRODROOT = ROOT / "build" / "out" / "prodroot"
 GUEST = Path(__file__).resolve().parent / "guest"
-SERIAL = "prod0"  # the production disk's virtio serial: /dev/disk/by-id/virtio-prod0
-DISK = f"/dev/disk/by-id/virtio-{SERIAL}"
 TREE = "/dev/disk/by-id/virtio-roottar"
 TARGET = "/mnt/target"  # rescue recover's default target
 INSTALLER_APPEND = "console=ttyS0 panic=-1 root=LABEL=drill-inst rw init=/sbin/drill-installer-init"
 HEALTH = re.compile(r"RESCUE-HEALTH (\{.*\})\s*$", re.M)
-
-
-@dataclasses.dataclass
-class Layout:
-    name: str
-    firmware: str  # "bios" or "uefi"
-    disk_mb: int
-
-
-LAYOUTS = {
-    "bios-mbr": Layout("bios-mbr", "bios", 3072),
-    "uefi-lvm": Layout("uefi-lvm", "uefi", 3584),
-}
 
 
 @dataclasses.dataclass
@@ -88,11 +88,25 @@ def build() -> Path:
     return PRODROOT
 
 
-def installer_disks(layout: Layout, disk: Path) -> List[Disk]:
+def images(specs: List[DiskSpec], workdir: Path, prefix: str) -> List[Disk]:
+    """Blank (sparse, zero) raw images for the disks `specs`, named PREFIX-SERIAL.img."""
+    disks = []
+    for spec in specs:
+        path = _blank(Path(workdir) / f"{prefix}-{spec.serial}.img", spec.mb)
+        disks.append(Disk(path, serial=spec.serial, bus=spec.bus))
+    return disks
+
+
+def by_ids(disks: List[Disk]) -> str:
+    """The disks' by-id names joined by commas, as prodsys.sh takes them."""
+    return ",".join(d.by_id for d in disks)
+
+
+def installer_disks(disks: List[Disk]) -> List[Disk]:
     return [
         Disk(PRODROOT / "installer.ext4", serial="inst", snapshot=True),
         Disk(PRODROOT / "root.tar", serial="roottar", readonly=True),
-        Disk(disk, serial=SERIAL),
+        *disks,
     ]
 
 
@@ -113,21 +127,24 @@ def _installer(name, script, workdir, disks, files=None, timeout=900) -> GuestRe
     )
 
 
-def install(layout_name: str, disk: Path, workdir: Path, files: Dict[str, Path]) -> GuestResult:
+def install(
+    layout_name: str, disks: List[Disk], workdir: Path, files: Dict[str, Path], name: Optional[str] = None
+) -> GuestResult:
     layout = LAYOUTS[layout_name]
+    ids = by_ids(disks)
     copies = "".join(
         f'mkdir -p "$(dirname /target/{dest})" && cp files/{i} /target/{dest}\n'
         for i, dest in enumerate(files)
     )
     script = f"""\
 t0=$(now)
-sh ./prodsys.sh layout {layout.name} {DISK}
+sh ./prodsys.sh layout {layout.name} {ids}
 t1=$(now)
-sh ./prodsys.sh mount {layout.name} {DISK} /target
+sh ./prodsys.sh mount {layout.name} {ids} /target
 tar -C /target --numeric-owner --xattrs --xattrs-include='*' -xpf {TREE}
-sh ./prodsys.sh fstab {layout.name} {DISK} /target
+sh ./prodsys.sh fstab {layout.name} {ids} /target
 {copies}t2=$(now)
-sh ./prodsys.sh bootloader {layout.name} {DISK} /target
+sh ./prodsys.sh bootloader {layout.name} {ids} /target
 t3=$(now)
 cat /target/etc/fstab
 grep -m1 -o 'linux[^ ]* [^ ]* root=[^ ]*' /target/boot/grub/grub.cfg || true
@@ -135,40 +152,48 @@ sh ./prodsys.sh umount /target
 echo "$t0 $t1 $t2 $t3 $(now)" > times
 """
     shared = {f"files/{i}": src for i, src in enumerate(files.values())}
-    return _installer(f"{layout.name}-install", script, workdir, installer_disks(layout, disk), files=shared)
+    return _installer(f"{name or layout.name}-install", script, workdir, installer_disks(disks), files=shared)
 
 
-RECOVER = f"""\
+RECOVER = """\
 for i in $(seq 60); do [ -e /dev/nst0 ] && break; sleep 1; done
-rescue -f /dev/nst0 recover --yes --reload-db --json > recover.json 2> recover.err
+rescue -f /dev/nst0 recover --yes --reload-db --json {maps} > recover.json 2> recover.err
 echo $? > recover.rc
 cp /run/rescue/recover.log /run/rescue/layout.log . 2>/dev/null
 tail -n 12 recover.err
-grep -m1 -o 'linux[^ ]* [^ ]* root=[^ ]*' {TARGET}/boot/grub/grub.cfg || true
-umount -R {TARGET} 2>/dev/null
+grep -m1 -o 'linux[^ ]* [^ ]* root=[^ ]*' {target}/boot/grub/grub.cfg || true
+umount -R {target} 2>/dev/null
 lvm vgchange -q -a n 2>/dev/null
+# An md array left running at power-off is dirty: its next start would resync the whole mirror.
+mdadm --stop --scan 2>/dev/null
 exit 0
 """
 
 
 def recover(
     layout_name: str,
-    disk: Path,
+    disks: List[Disk],
     workdir: Path,
     tape: VirtualTape,
     image: Path,
     variables: Optional[Path] = None,
+    maps: Optional[Dict[str, str]] = None,
+    name: Optional[str] = None,
 ) -> GuestResult:
     """`rescue recover` in the rescue image, by the layout's firmware (OVMF with the machine's NVRAM
-    `variables`): the wiped disk attached with the production disk's serial, the layout from the tape's label."""
+    `variables`): the wiped `disks` attached (with the production disks' serials unless `maps` names the
+    replacements: `--map OLD=NEW`), the layout from the tape's label."""
     layout = LAYOUTS[layout_name]
     machine = vm.uefi_args(workdir, variables) if layout.firmware == "uefi" else []
+    script = RECOVER.format(
+        maps=" ".join(f"--map {old}={new}" for old, new in (maps or {}).items()), target=TARGET
+    )
     return run_script(
-        f"{layout.name}-recover",
-        PRELUDE + RECOVER,
+        f"{name or layout.name}-recover",
+        PRELUDE + script,
         workdir,
         tape,
-        disks=[Disk(disk, serial=SERIAL)],
+        disks=disks,
         timeout=2400,
         image=image,
         machine=machine,
@@ -193,7 +218,7 @@ def guest_times(g: GuestResult, names: List[str]) -> Dict[str, float]:
 def boot(
     name: str,
     layout_name: str,
-    disk: Path,
+    disks: List[Disk],
     workdir: Path,
     tape: Optional[VirtualTape] = None,
     job: Optional[str] = None,
@@ -209,7 +234,8 @@ def boot(
     health_log = workdir / f"{name}.health.log"
     health_log.unlink(missing_ok=True)
     args += ["-chardev", f"file,id=health,path={health_log}", "-serial", "chardev:health"]
-    args += Disk(disk, serial=SERIAL).qemu_args(0)
+    for i, disk in enumerate(disks):
+        args += disk.qemu_args(i)
     share = None
     if job is not None:
         share = workdir / name
@@ -243,29 +269,6 @@ def boot(
     return Boot(name, health, marker, time.monotonic() - guest.started_at, code, share, why)
 
 
-def health_problems(health: Optional[dict], layout_name: str, rows: Optional[list] = None) -> List[str]:
-    """What is wrong with a health line for this layout (empty: healthy)."""
-    if health is None:
-        return ["no health marker"]
-    layout = LAYOUTS[layout_name]
-    problems = []
-    if health.get("firmware") != layout.firmware:
-        problems.append(f"firmware {health.get('firmware')}, expected {layout.firmware}")
-    if health.get("failed"):
-        problems.append("failed units: " + " ".join(health["failed"]))
-    mounts = {where for _, where, _ in health.get("mounts", [])}
-    want = {"/", "/boot", "/boot/efi"} if layout.name == "uefi-lvm" else {"/"}
-    if not want <= mounts:
-        problems.append(f"mounts {sorted(mounts)}, expected {sorted(want)}")
-    if not health.get("swaps"):
-        problems.append("no swap active")
-    if layout.name == "uefi-lvm" and "mapper" not in health.get("root", ""):
-        problems.append(f"root on {health.get('root')}, expected the LVM volume")
-    if rows is not None and health.get("rows") != rows:
-        problems.append(f"MariaDB rows {health.get('rows')} ({health.get('db_error')}), expected {rows}")
-    return problems
-
-
 def _blank(path: Path, size_mb: int) -> Path:
     path.unlink(missing_ok=True)
     with open(path, "wb") as f:
@@ -273,44 +276,27 @@ def _blank(path: Path, size_mb: int) -> Path:
     return path
 
 
-def recover_step(drill, r, layout: Layout, disk: Path, variables: Path) -> bool:
-    """`rescue recover` onto the wiped disk, timed: r.details["seconds"]["recover"] in all, and per stage in
-    r.details["recover"]. False (with r's summary saying why) when it failed."""
-    drill.move_tape()
-    t = time.monotonic()
-    rec = recover(layout.name, disk, drill.workdir, drill.tape, drill.image, variables)
-    r.add_guest(rec)
-    r.details["seconds"]["recover"] = round(time.monotonic() - t, 1)
-    summary = read_json(rec.share / "recover.json")
-    r.details["recover"] = recover_seconds(summary)
-    code = read_int(rec.share / "recover.rc")
-    if rec.ok and code == 0:
-        return True
-    said = summary.get("error") or rescue_said(rec.share / "recover.err")
-    r.ok = False
-    r.summary = f"recover failed (guest status {rec.status}, rescue recover exit {code}): {said}"
-    return False
+@dataclasses.dataclass
+class Machine:
+    """One scenario's machine: its name (guests, images and logs are named after it), layout and NVRAM."""
+
+    name: str
+    layout: Layout
+    variables: Path  # OVMF's variable store, kept across the machine's boots (unused by SeaBIOS)
+    secs: Dict[str, float]
 
 
-def scenario(drill, r, layout_name: str) -> None:
-    """One scenario as a drill step (`drill` is run.Drill, `r` its StepResult): install, boot, rows, backup,
-    wipe, recover, boot the restored disk; r.details["seconds"] holds each stage's wall time."""
-    layout = LAYOUTS[layout_name]
-    build()
-    pyz = ROOT / "dist" / "rescue.pyz"
-    secs: Dict[str, float] = {}
-    r.details["seconds"] = secs
-    disk = _blank(drill.workdir / f"{layout.name}.img", layout.disk_mb)
-    variables = drill.workdir / f"{layout.name}.OVMF_VARS.fd"  # the machine's NVRAM, kept across its boots
-    variables.unlink(missing_ok=True)
+def _production(drill, r, m: Machine, disks: List[Disk], pyz: Path) -> Optional[list]:
+    """Install, boot, write rows, back up: the rows written, or None with r failed."""
+    secs = m.secs
     t = time.monotonic()
-    inst = install(layout.name, disk, drill.workdir, {"usr/local/sbin/rescue": pyz})
+    inst = install(m.layout.name, disks, drill.workdir, {"usr/local/sbin/rescue": pyz}, name=m.name)
     r.add_guest(inst)
     secs["install"] = round(time.monotonic() - t, 1)
     r.details["install"] = guest_times(inst, ["layout", "fill", "bootloader", "umount"])
     if not inst.ok:
         r.ok, r.summary = False, f"install failed (status {inst.status}); see {inst.name}.serial.log"
-        return
+        return None
     token = f"drill-{time.time_ns():x}"
     rows = [["1", "before the disaster"], ["2", token]]
     r.details["rows"] = rows
@@ -325,13 +311,14 @@ rescue -f /dev/nst0 backup / --db mariadb --json > backup.json 2> backup.err
 echo $? > backup.rc
 t1=$(now)
 echo "$t0 $t1" > times
+rescue layout capture > layout.json 2> layout.err
 """
     prod = boot(
-        f"{layout.name}-prod", layout.name, disk, drill.workdir, tape=drill.tape, job=job, variables=variables
+        f"{m.name}-prod", m.layout.name, disks, drill.workdir, tape=drill.tape, job=job, variables=m.variables
     )
     secs["prod_boot"] = round(prod.marker_seconds, 1)
     secs["prod_total"] = round(prod.seconds, 1)
-    first = health_problems(prod.health, layout.name)
+    first = health_problems(prod.health, m.layout.name)
     brc = read_int(prod.share / "backup.rc") if prod.share else None
     b0, b1 = read_times(prod.share) if prod.share else (0.0, 0.0)
     secs["backup"] = round(b1 - b0, 1)
@@ -342,21 +329,83 @@ echo "$t0 $t1" > times
         said = rescue_said(prod.share / "backup.err") if prod.share else ""
         r.ok = False
         r.summary = f"production system: {'; '.join(first) or prod.why or 'ok'}; backup exit {brc} {said}"
+        return None
+    return rows
+
+
+def _boot_checked(drill, r, m: Machine, name: str, disks: List[Disk], rows, members: int, **check) -> list:
+    """Boot the restored disks (an md layout with MD_JOB, checked with md_problems): the problems found."""
+    job = MD_JOB if m.layout.name == "bios-md" else None
+    after = boot(f"{m.name}-{name}", m.layout.name, disks, drill.workdir, job=job, variables=m.variables)
+    m.secs[f"{name}_boot"] = round(after.marker_seconds, 1)
+    r.details[f"{name}_health"] = after.health
+    problems = health_problems(after.health, m.layout.name, rows, **check) + (
+        [after.why] if after.why else []
+    )
+    if job is not None:
+        state = (after.share / "md.state").read_text() if (after.share / "md.state").exists() else None
+        r.details[f"{name}_md"] = state
+        problems += md_problems(state, members)
+    return problems
+
+
+def recover_step(drill, r, m: Machine, disks: List[Disk], maps: Optional[Dict[str, str]]) -> bool:
+    """`rescue recover` onto the wiped or new disks, timed: r.details["seconds"]["recover"] in all, and per stage
+    in r.details["recover"]. False (with r's summary saying why) when it failed."""
+    drill.move_tape()
+    t = time.monotonic()
+    rec = recover(
+        m.layout.name, disks, drill.workdir, drill.tape, drill.image, m.variables, maps, name=m.name
+    )
+    r.add_guest(rec)
+    r.details["seconds"]["recover"] = round(time.monotonic() - t, 1)
+    summary = read_json(rec.share / "recover.json")
+    r.details["recover"] = recover_seconds(summary)
+    code = read_int(rec.share / "recover.rc")
+    if rec.ok and code == 0:
+        return True
+    said = summary.get("error") or rescue_said(rec.share / "recover.err")
+    r.ok = False
+    r.summary = f"recover failed (guest status {rec.status}, rescue recover exit {code}): {said}"
+    return False
+
+
+def scenario(
+    drill,
+    r,
+    layout_name: str,
+    target: Optional[List[DiskSpec]] = None,
+    maps: Optional[Dict[str, str]] = None,
+    degraded: bool = False,
+    name: Optional[str] = None,
+) -> None:
+    """One scenario as a drill step (`drill` is run.Drill, `r` its StepResult): install, boot, rows, backup,
+    wipe, recover (onto `target` disks with `maps` when given, else onto the same disks), boot the restored
+    disks (and, with `degraded`, once more with only the last of them); r.details["seconds"] holds each
+    stage's wall time. `name` names the machine (default: the layout's name)."""
+    layout = LAYOUTS[layout_name]
+    build()
+    m = Machine(name or layout.name, layout, drill.workdir / f"{name or layout.name}.OVMF_VARS.fd", {})
+    m.variables.unlink(missing_ok=True)
+    r.details["seconds"] = m.secs
+    rows = _production(drill, r, m, images(layout.disks, drill.workdir, m.name), ROOT / "dist" / "rescue.pyz")
+    if rows is None:
         return
-    # The disaster: the disk is zeroed. The rescue image boots on the same machine (disk serial, NVRAM).
-    _blank(disk, layout.disk_mb)
-    if not recover_step(drill, r, layout, disk, variables):
+    # The disaster: the disks are zeroed (or replaced by the target's blank disks). The rescue image boots on
+    # the same machine (its NVRAM).
+    disks = images(target or layout.disks, drill.workdir, m.name)
+    if not recover_step(drill, r, m, disks, maps):
         return
     drill.stop_tape()
-    after = boot(f"{layout.name}-restored", layout.name, disk, drill.workdir, variables=variables)
-    secs["restored_boot"] = round(after.marker_seconds, 1)
-    r.details["restored_health"] = after.health
-    problems = health_problems(after.health, layout.name, rows) + ([after.why] if after.why else [])
+    on = "nvme0n1" if target and target[0].bus == "nvme" else None
+    problems = _boot_checked(drill, r, m, "restored", disks, rows, len(disks), disk=on)
+    said = "restored disks booted healthy, rows back"
+    if degraded and not problems:
+        problems = _boot_checked(drill, r, m, "degraded", disks[-1:], rows, 1)
+        said += f"; booted again from {disks[-1].serial} alone (degraded)"
     r.ok = not problems
     split = ", ".join(f"{k} {v}s" for k, v in r.details["recover"].items())
-    stages = ", ".join(f"{k} {v}s" + (f" ({split})" if k == "recover" else "") for k, v in secs.items())
+    stages = ", ".join(f"{k} {v}s" + (f" ({split})" if k == "recover" else "") for k, v in m.secs.items())
     r.summary = (
-        f"{layout.name} ({layout.firmware}): "
-        + ("; ".join(problems) if problems else "restored disk booted healthy, rows back")
-        + f"; {stages}"
+        f"{m.name} ({layout.firmware}): " + ("; ".join(problems) if problems else said) + f"; {stages}"
     )

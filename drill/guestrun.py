@@ -6,8 +6,9 @@ it, boots `build/out/image` with `rescue.run=9p:drill:run.sh` and waits for the 
 a `GuestResult`: the script's exit status as /init reported it, the console text, wall time from QEMU's start to
 its exit, and the time to the first line the script printed (the boot time).  QEMU is ended by its pid when the
 guest does not finish in time.  `disks` are raw images attached as virtio disks (/dev/vda, /dev/vdb ...), each a
-path or a `Disk` (a virtio serial, so the guest finds it as /dev/disk/by-id/virtio-SERIAL; read-only; snapshot:
-the guest's writes are discarded); `image` is the directory holding vmlinuz and initrd.img (default
+path or a `Disk` (a serial, so the guest finds it as /dev/disk/by-id/virtio-SERIAL; bus "nvme": an NVMe
+controller instead, /dev/nvme0n1 ..., /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_SERIAL; read-only; snapshot: the
+guest's writes are discarded); `image` is the directory holding vmlinuz and initrd.img (default
 build/out/image); `append` replaces the kernel command line (another /init, e.g. the production tree's installer,
 must keep the protocol: print `rescue.run: 9p:` before the script and `rescue.run: exit status N` after it);
 `machine` is more QEMU arguments (e.g. qemu.uefi_args: the image booted by OVMF instead of SeaBIOS).
@@ -44,13 +45,26 @@ class Disk:
     serial: Optional[str] = None
     readonly: bool = False
     snapshot: bool = False
+    bus: str = "virtio"  # or "nvme" (one NVMe controller per disk; it needs a serial)
 
     def qemu_args(self, i: int) -> list:
         drive = f"file={self.path},if=none,id=disk{i},format=raw,cache=unsafe"
         drive += ",readonly=on" if self.readonly else ""
         drive += ",snapshot=on" if self.snapshot else ""
-        device = f"virtio-blk-pci,drive=disk{i}" + (f",serial={self.serial}" if self.serial else "")
+        if self.bus == "nvme":
+            device = f"nvme,drive=disk{i},serial={self.serial or f'disk{i}'}"
+        elif self.bus == "virtio":
+            device = f"virtio-blk-pci,drive=disk{i}" + (f",serial={self.serial}" if self.serial else "")
+        else:
+            raise ValueError(f"disk bus {self.bus!r}: virtio or nvme")
         return ["-drive", drive, "-device", device]
+
+    @property
+    def by_id(self) -> str:
+        """The guest's /dev/disk/by-id name of the disk (udev's: the NVMe one carries QEMU's model name)."""
+        if self.bus == "nvme":
+            return f"/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_{self.serial}"
+        return f"/dev/disk/by-id/virtio-{self.serial}"
 
 
 @dataclasses.dataclass

@@ -1,6 +1,6 @@
 """The recovery drill: a real kernel's st driver, the patched tgt tape, backup, wipe, bare-metal restore, compare.
 
-    python -m drill [--workdir DIR] [--steps smoke,contract,classic,rescue,dd,bios,uefi] [--json FILE]
+    python -m drill [--workdir DIR] [--steps smoke,contract,classic,rescue,dd,bios,uefi,md,nvme] [--json FILE]
 
 Steps (each boots the rescue image under QEMU, KVM when it works, else TCG, with the virtual tape attached
 through QEMU's iSCSI initiator; every step starts with a new blank cartridge, and between two guests of one
@@ -20,7 +20,10 @@ step tgtd is restarted on the same cartridge, as when a tape moves to another ma
 - bios, uefi: the drill boots what it restored (drill/bootdrill.py): a Debian production system on a BIOS/MBR
   ext4 + swap disk (bios) or a UEFI/GPT ESP + /boot + LVM disk (uefi) boots to its health marker, writes
   MariaDB rows and backs itself up to tape; its disk is zeroed, the rescue image boots on the same machine and
-  runs `rescue recover` from the tape, and the restored disk boots healthy with the rows back.
+  runs `rescue recover` from the tape, and the restored disk boots healthy with the rows back;
+- md: the same on two disks (BIOS, an md RAID1 of one partition per disk, LVM with root and swap on it, grub on
+  both); the restored system boots healthy with both disks, then again with the first disk removed (degraded);
+- nvme: the uefi system recovered onto one bigger NVMe disk with another serial (`--map`), booted from it.
 The report gives each step's wall time, boot times, throughputs, and PASS/FAIL; exit 0 when all passed.
 Everything started (tgtd, QEMU) is ended by its pid; tgtd listens on 127.0.0.1 only.
 """
@@ -39,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from drill import bootdrill, classic, rescuestep
+from drill import bootdrill, classic, layouts, rescuestep
 from drill import qemu as vm
 from drill.build import prepare
 from drill.guestrun import PRELUDE, GuestResult, run_script
@@ -52,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "out"
 TGT = OUT / "tgt"
 GUEST = Path(__file__).resolve().parent / "guest"
-STEPS = ["smoke", "contract", "classic", "rescue", "dd", "bios", "uefi"]
+STEPS = ["smoke", "contract", "classic", "rescue", "dd", "bios", "uefi", "md", "nvme"]
 TAPE_MB = 2048
 
 
@@ -206,6 +209,14 @@ echo "$t0 $t1 $t2 $t3" > times
 
     def step_uefi(self, r: StepResult) -> None:
         bootdrill.scenario(self, r, "uefi-lvm")
+
+    def step_md(self, r: StepResult) -> None:
+        bootdrill.scenario(self, r, "bios-md", degraded=True)
+
+    def step_nvme(self, r: StepResult) -> None:
+        bootdrill.scenario(
+            self, r, "uefi-lvm", target=layouts.NVME_TARGET, maps=layouts.NVME_MAPS, name="uefi-nvme"
+        )
 
 
 def main(argv=None) -> int:
