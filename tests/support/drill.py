@@ -1,5 +1,5 @@
 """Which drill steps a test session runs: all of drill.run.STEPS, or the comma-separated `RESCUE_DRILL_STEPS`
-(.ci/run names them all, both boot scenarios included). A test of a step not selected is skipped, naming it."""
+(.ci/run names all but the md and nvme boot scenarios, for CI's time). A test of a step not selected is skipped, naming it."""
 
 from __future__ import annotations
 
