@@ -20,8 +20,9 @@ Contract:
   (guestrun.Disk), extracts root.tar onto them, writes fstab (and mdadm.conf), copies `files` ({path in the tree:
   host path}) in and installs grub; -> GuestResult whose share holds `times` (layout, fill, bootloader, done;
   guest uptime seconds).
-- `recover(layout, disks, workdir, tape, image, variables=None, maps=None, name=None)` runs `rescue recover
-  --yes --reload-db` (with `--map OLD=NEW` for each of `maps`) in the rescue image booted by the layout's
+- `recover(layout, disks, workdir, tape, image, variables=None, maps=None, name=None, reload="--reload-db")`
+  runs `rescue recover --yes RELOAD` (with `--map OLD=NEW` for each of `maps`; RELOAD `--reload-db`, at first
+  boot, or `--reload-db-now`, by the target's server in the finalize stage) in the rescue image booted by the layout's
   firmware (OVMF with the NVRAM store `variables`: the same machine), the wiped or new `disks` attached;
   -> GuestResult whose share holds recover.json (`recover_seconds()` reads each stage's seconds from it),
   recover.rc, recover.err and the logs.
@@ -157,7 +158,7 @@ echo "$t0 $t1 $t2 $t3 $(now)" > times
 
 RECOVER = """\
 for i in $(seq 60); do [ -e /dev/nst0 ] && break; sleep 1; done
-rescue -f /dev/nst0 recover --yes --reload-db --json {maps} > recover.json 2> recover.err
+rescue -f /dev/nst0 recover --yes {reload} --json {maps} > recover.json 2> recover.err
 echo $? > recover.rc
 cp /run/rescue/recover.log /run/rescue/layout.log . 2>/dev/null
 tail -n 12 recover.err
@@ -179,6 +180,7 @@ def recover(
     variables: Optional[Path] = None,
     maps: Optional[Dict[str, str]] = None,
     name: Optional[str] = None,
+    reload: str = "--reload-db",
 ) -> GuestResult:
     """`rescue recover` in the rescue image, by the layout's firmware (OVMF with the machine's NVRAM
     `variables`): the wiped `disks` attached (with the production disks' serials unless `maps` names the
@@ -186,7 +188,7 @@ def recover(
     layout = LAYOUTS[layout_name]
     machine = vm.uefi_args(workdir, variables) if layout.firmware == "uefi" else []
     script = RECOVER.format(
-        maps=" ".join(f"--map {old}={new}" for old, new in (maps or {}).items()), target=TARGET
+        maps=" ".join(f"--map {old}={new}" for old, new in (maps or {}).items()), target=TARGET, reload=reload
     )
     return run_script(
         f"{name or layout.name}-recover",
@@ -204,6 +206,15 @@ def recover_seconds(summary: dict) -> Dict[str, float]:
     """Seconds per stage from `rescue recover --json`."""
     stages = summary.get("stages") or {}
     return {name: stages[name].get("seconds", 0.0) for name in STAGES if name in stages}
+
+
+def reloaded_now(err: Path) -> List[str]:
+    """The dumps recover's finalize stage reloaded (`--reload-db-now`), from its stderr."""
+    try:
+        lines = err.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if line.startswith("finalize: reloaded ")]
 
 
 def guest_times(g: GuestResult, names: List[str]) -> Dict[str, float]:
@@ -349,18 +360,24 @@ def _boot_checked(drill, r, m: Machine, name: str, disks: List[Disk], rows, memb
     return problems
 
 
-def recover_step(drill, r, m: Machine, disks: List[Disk], maps: Optional[Dict[str, str]]) -> bool:
+def recover_step(
+    drill, r, m: Machine, disks: List[Disk], maps: Optional[Dict[str, str]], reload: str = "--reload-db"
+) -> bool:
     """`rescue recover` onto the wiped or new disks, timed: r.details["seconds"]["recover"] in all, and per stage
-    in r.details["recover"]. False (with r's summary saying why) when it failed."""
+    in r.details["recover"]; r.details["reload"] says how the databases come back and
+    r.details["reloaded_now"] what the finalize stage reloaded. False (with r's summary saying why) when it
+    failed."""
     drill.move_tape()
     t = time.monotonic()
     rec = recover(
-        m.layout.name, disks, drill.workdir, drill.tape, drill.image, m.variables, maps, name=m.name
+        m.layout.name, disks, drill.workdir, drill.tape, drill.image, m.variables, maps, m.name, reload
     )
     r.add_guest(rec)
     r.details["seconds"]["recover"] = round(time.monotonic() - t, 1)
     summary = read_json(rec.share / "recover.json")
     r.details["recover"] = recover_seconds(summary)
+    r.details["reload"] = reload
+    r.details["reloaded_now"] = reloaded_now(rec.share / "recover.err")
     code = read_int(rec.share / "recover.rc")
     if rec.ok and code == 0:
         return True
@@ -378,11 +395,13 @@ def scenario(
     maps: Optional[Dict[str, str]] = None,
     degraded: bool = False,
     name: Optional[str] = None,
+    reload: str = "--reload-db",
 ) -> None:
     """One scenario as a drill step (`drill` is run.Drill, `r` its StepResult): install, boot, rows, backup,
-    wipe, recover (onto `target` disks with `maps` when given, else onto the same disks), boot the restored
-    disks (and, with `degraded`, once more with only the last of them); r.details["seconds"] holds each
-    stage's wall time. `name` names the machine (default: the layout's name)."""
+    wipe, recover (onto `target` disks with `maps` when given, else onto the same disks; the databases
+    reloaded as `reload` says), boot the restored disks (and, with `degraded`, once more with only the last of
+    them); r.details["seconds"] holds each stage's wall time. `name` names the machine (default: the layout's
+    name)."""
     layout = LAYOUTS[layout_name]
     build()
     m = Machine(name or layout.name, layout, drill.workdir / f"{name or layout.name}.OVMF_VARS.fd", {})
@@ -394,7 +413,7 @@ def scenario(
     # The disaster: the disks are zeroed (or replaced by the target's blank disks). The rescue image boots on
     # the same machine (its NVRAM).
     disks = images(target or layout.disks, drill.workdir, m.name)
-    if not recover_step(drill, r, m, disks, maps):
+    if not recover_step(drill, r, m, disks, maps, reload):
         return
     drill.stop_tape()
     on = "nvme0n1" if target and target[0].bus == "nvme" else None

@@ -205,7 +205,8 @@ echo "$t0 $t1 $t2 $t3" > times
             r.summary = f"dd failed (guest status {g.status})"
 
     def step_bios(self, r: StepResult) -> None:
-        bootdrill.scenario(self, r, "bios-mbr")
+        # Scenario 1 reloads the databases in the rescue system (the others at first boot).
+        bootdrill.scenario(self, r, "bios-mbr", reload="--reload-db-now")
 
     def step_uefi(self, r: StepResult) -> None:
         bootdrill.scenario(self, r, "uefi-lvm")

@@ -17,7 +17,7 @@ EPILOG = """\
 Stages: layout (recreate the disks of the backup and mount them under TARGET), restore (every file from the
 tape), bootloader (grub and, only when disk names or md/LVM/LUKS identities changed, the initramfs, in a chroot
 of TARGET with its own tools), finalize (fstab, crypttab, mdadm.conf, resume device; the logs into
-TARGET/var/log/rescue/). The whole plan is shown first; one confirmation (or --yes). A stage that fails stops
+TARGET/var/log/rescue/; --reload-db-now: the MariaDB dumps reloaded). The whole plan is shown first; one confirmation (or --yes). A stage that fails stops
 with what to do next; --resume continues where it stopped. Exit codes: 0 recovered; 1 recovered, but some files
 could not be restored (listed); 2 fatal or stopped."""
 
@@ -29,6 +29,15 @@ def add_common(p) -> None:
         default=DEFAULT_STATE_DIR,
         metavar="DIR",
         help=f"the recover state and logs (default {DEFAULT_STATE_DIR})",
+    )
+
+
+def reload_now_argument(p) -> None:
+    p.add_argument(
+        "--reload-db-now",
+        action="store_true",
+        help="reload the MariaDB dumps in the finalize stage, with the target's own server in a chroot "
+        "(instead of --reload-db at first boot)",
     )
 
 
@@ -52,6 +61,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--key-file", metavar="FILE", help="LUKS passphrase file (default: ask on the terminal)")
     restore_arguments(p)
+    reload_now_argument(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop; nothing is touched")
     p.add_argument("--yes", action="store_true", help="do not ask for the typed confirmation")
     p.add_argument("--resume", action="store_true", help="continue a recover from the stage where it stopped")
@@ -74,6 +84,7 @@ def run(args) -> int:
         catalog=args.catalog,
         no_catalog=args.no_catalog,
         reload_db=args.reload_db,
+        reload_db_now=args.reload_db_now,
         dry_run=args.dry_run,
         yes=args.yes,
         resume=args.resume,

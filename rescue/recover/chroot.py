@@ -1,9 +1,10 @@
 """Commands run inside the target: a chroot with /dev, /proc, /sys and /run bind-mounted (efivarfs on UEFI).
 
-Contract: `with Chroot(target, runner, efi=False) as ch: ch.run([...])`.  Entering mounts, in order, /dev, /proc,
-/sys, /run onto the same paths under the target (plain binds, not recursive, so each unmounts by itself) and
-efivarfs on TARGET/sys/firmware/efi/efivars when `efi`; leaving unmounts everything it mounted, in reverse, also
-when a step raised (a lazy unmount when a plain one fails, so a busy mount never keeps the target held).
+Contract: `with Chroot(target, runner, efi=False) as ch: ch.run([...])` (`ch.popen([...])` for a server).
+Entering mounts, in order, /dev, /proc, /sys, /run onto the same paths under the target (plain binds, not
+recursive, so each unmounts by itself) and efivarfs on TARGET/sys/firmware/efi/efivars when `efi`; leaving
+unmounts everything it mounted, in reverse, also when a step raised (a lazy unmount when a plain one fails, so a
+busy mount never keeps the target held).
 `ensure_by_uuid(blkid_export)` creates the /dev/disk/by-uuid links the rescue system's missing udev did not
 (update-grub writes `root=/dev/vda1` instead of `root=UUID=` without them); leaving removes the links it made.
 `runner(argv, stdin=None) -> (returncode, output)` is the single place commands run (the log is its business).
@@ -105,6 +106,10 @@ class Chroot:
 
     def run(self, argv: List[str], stdin: Optional[str] = None) -> Tuple[int, str]:
         return self.runner(["chroot", self.target, *argv], stdin=stdin)
+
+    def popen(self, argv: List[str], **kwargs) -> subprocess.Popen:
+        """A command in the target that keeps running (a server); the caller waits for it and logs it."""
+        return subprocess.Popen(["chroot", self.target, *argv], env=tool_env(), **kwargs)
 
     def ensure_by_uuid(self, blkid_export: str) -> List[str]:
         """Create missing /dev/disk/by-uuid/UUID -> ../../NAME links; return the ones made."""

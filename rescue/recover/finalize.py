@@ -5,7 +5,8 @@ crypttab, mdadm.conf and resume settings and returns the rewrites `rescue.recove
 layout stage kept every UUID and disk name: the usual case).  `apply_files(target, planned)` writes each with the
 original kept beside it as FILE.rescue-orig (an older backup is never overwritten).  `copy_logs(target, logs)`
 puts the layout log and the recover log into TARGET/var/log/rescue/.  `summary(seconds)` is the closing table.
-The database reload at first boot is rescue.restore.finalize's (`--reload-db`), not repeated here.
+The database reload at first boot is rescue.restore.finalize's (`--reload-db`), the reload now is
+rescue.recover.dbreload's (`--reload-db-now`); the job calls them.
 Writes go through rescue.restore.finalize's guard: a symlinked parent in the restored tree is refused.
 """
 

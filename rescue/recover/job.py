@@ -27,14 +27,14 @@ import tempfile
 import time
 from typing import Callable, Dict, Optional, TextIO
 
-from rescue.errors import EXIT_OK, EXIT_PARTIAL, RefusedError, RescueError
+from rescue.errors import EXIT_OK, EXIT_PARTIAL, RefusedError, RescueError, UsageError
 from rescue.layout import mounts as mountinfo
 from rescue.layout import recreate, source
 from rescue.layout.plan import RecreateOptions
 from rescue.layout.tools import sysfs_identity
 from rescue.progress import human_duration
-from rescue.recover import bootloader, finalize
-from rescue.recover.chroot import logged_runner, parse_blkid_export
+from rescue.recover import bootloader, dbreload, finalize
+from rescue.recover.chroot import Chroot, ChrootError, logged_runner, parse_blkid_export
 from rescue.recover.rewrite import uuid_changes
 from rescue.recover.state import DEFAULT_STATE_DIR, STAGES, STATE_NAME, State
 from rescue.restore.job import RestoreOptions, run_restore
@@ -57,6 +57,7 @@ class RecoverOptions:
     catalog: Optional[str] = None
     no_catalog: bool = False
     reload_db: bool = False
+    reload_db_now: bool = False
     dry_run: bool = False
     yes: bool = False
     resume: bool = False
@@ -89,6 +90,7 @@ def _saved(o: RecoverOptions) -> dict:
         "catalog",
         "no_catalog",
         "reload_db",
+        "reload_db_now",
     )
     return {k: getattr(o, k) for k in keys}
 
@@ -97,6 +99,10 @@ class Recover:
     def __init__(
         self, options: RecoverOptions, out: Optional[TextIO] = None, ask: Callable[[str], str] = input
     ):
+        if options.reload_db and options.reload_db_now:
+            raise UsageError(
+                "--reload-db (at first boot) and --reload-db-now (in the finalize stage) exclude each other"
+            )
         self.o, self.ask = options, ask
         os.makedirs(options.state_dir, mode=0o700, exist_ok=True)
         self.log_path = os.path.join(options.state_dir, "recover.log")
@@ -202,6 +208,10 @@ class Recover:
         self.say(f"  logs copied to {self.o.target}/{finalize.LOG_DIR}/")
         if self.o.reload_db:
             self.say("  databases reloaded at first boot (--reload-db)")
+        if self.o.reload_db_now:
+            self.say(
+                "  databases reloaded now, by the target's own MariaDB server in a chroot (--reload-db-now)"
+            )
         self.say(f"estimated time: {human_duration(estimate)}")
 
     def restore_plan(self) -> float:
@@ -340,9 +350,19 @@ class Recover:
         uuids = uuid_changes(layout, self.state.device_map, parse_blkid_export(_blkid_export(self.log)))
         for line in finalize.apply_files(self.o.target, finalize.plan_files(self.o.target, uuids, renamed)):
             self.say(f"finalize: {line}")
+        if self.o.reload_db_now:
+            for line in self.reload_db_now():
+                self.say(f"finalize: {line}")
         self.log.flush()
         for line in finalize.copy_logs(self.o.target, [self.layout_log, self.log_path]):
             self.say(f"finalize: {line}")
+
+    def reload_db_now(self):
+        try:
+            with Chroot(self.o.target, logged_runner(self.log)) as ch:
+                return dbreload.reload_now(ch, self.log)
+        except ChrootError as e:
+            raise dbreload.DbReloadError(f"database reload: could not prepare the chroot: {e}") from None
 
 
 def _next_step(error: str) -> str:

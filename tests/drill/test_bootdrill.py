@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from drill.bootdrill import recover_seconds
+from drill.bootdrill import recover_seconds, reloaded_now
 from drill.guestrun import Disk
 from drill.layouts import LAYOUTS, health_problems, md_problems
 from tests.support.drill import need_step
@@ -174,6 +174,31 @@ def test_rescue_recover_times_each_of_its_stages(drill_report, name):
     stages = step(drill_report, name)["details"].get("recover", {})
     assert list(stages) == ["layout", "restore", "bootloader", "finalize"], stages
     assert all(stages[s] > 0 for s in ("layout", "restore", "bootloader")), stages
+
+
+def test_the_dumps_reloaded_now_are_read_from_recovers_stderr(tmp_path):
+    err = tmp_path / "recover.err"
+    err.write_text(
+        "finalize: log copied to /var/log/rescue/recover.log\n"
+        "finalize: reloaded /var/lib/rescue/dumps/mariadb.sql into the target's MariaDB (2.1 s)\n"
+    )
+    assert reloaded_now(err) == [
+        "finalize: reloaded /var/lib/rescue/dumps/mariadb.sql into the target's MariaDB (2.1 s)"
+    ]
+    assert reloaded_now(tmp_path / "missing") == []
+
+
+@pytest.mark.drill
+@pytest.mark.vm
+@pytest.mark.timeout(5400)
+def test_the_bios_system_got_its_rows_back_by_a_reload_in_the_rescue_system(drill_report):
+    """Scenario 1 recovers with --reload-db-now: the dump was loaded before the first boot, no unit did it."""
+    s = step(drill_report, "bios")
+    d = s["details"]
+    assert d.get("reload") == "--reload-db-now"
+    assert [line.split()[2] for line in d.get("reloaded_now", [])] == ["/var/lib/rescue/dumps/mariadb.sql"], (
+        s["summary"]
+    )
 
 
 @pytest.mark.drill
