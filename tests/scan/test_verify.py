@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from rescue.cli import main
-from rescue.scan.verify import VerifyOptions, run_verify
+from rescue.scan import verify as verify_module
+from rescue.scan.verify import MIN_SIZE, VerifyOptions, run_verify
 from rescue.tape import open_tape
 from tests.support import need_tool
 from tests.support.tapes import catalog_members, gnu_tar, make_tree, write_catalog_file, write_tap
@@ -137,3 +138,30 @@ def test_a_file_spanning_many_records_is_checked_whole(tmp_path):
     result = verify(tap, catalog=write_catalog_file(str(tmp_path / "c.jsonl.gz"), members, RS))
     assert result.exit_code == 1
     assert any(d.startswith("large.bin: SHA-256 differs") for d in result.differences)
+
+
+@pytest.mark.parametrize("cpus", [1, 2], ids=["in-line", "second-thread"])
+def test_large_live_files_are_compared_whole_whether_hashed_in_line_or_in_a_second_thread(
+    tmp_path, mocker, cpus
+):
+    """A live file of MIN_SIZE bytes or more is hashed in a second thread when a second CPU is there: the same
+    differences, including a change in its last byte and one that leaves nothing readable."""
+    need_tool("tar")
+    mocker.patch("rescue.scan.verify.usable_cpus", return_value=cpus)
+    early = mocker.spy(verify_module, "live_sha256")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (tree / name).write_bytes(os.urandom(MIN_SIZE + 1000))
+    tap = write_tap(str(tmp_path / "set.tap"), gnu_tar(str(tree), str(tmp_path / "a.tar"), fmt="posix"), RS)
+    assert verify(tap, against=str(tree)).exit_code == 0
+    data = bytearray((tree / "b.bin").read_bytes())
+    data[-1] ^= 1
+    st = os.stat(tree / "b.bin")
+    (tree / "b.bin").write_bytes(bytes(data))
+    os.utime(tree / "b.bin", ns=(st.st_atime_ns, st.st_mtime_ns))
+    (tree / "c.bin").unlink()
+    (tree / "c.bin").mkdir()  # the early read of a directory fails: the type check reports it
+    result = verify(tap, against=str(tree))
+    assert sorted(result.differences) == ["b.bin: Contents differ", "c.bin: File type differs"]
+    assert early.call_count == (6 if cpus > 1 else 0)  # three files, two runs
