@@ -232,6 +232,7 @@ class Recover:
             yes=True,
             resume=not dry_run and read_journal(target) is not None,
             reload_db=self.o.reload_db,
+            advice=False,  # the bootloader and finalize stages follow: no advice to run them by hand
             messages=_NoSpace(self.out) if dry_run else self.out,
         )
 

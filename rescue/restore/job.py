@@ -285,14 +285,13 @@ class _Job:
         self.result.not_found = list(paths)
 
     def post_steps(self) -> None:
-        for line in finalize.boot_steps(self.target, self.label):
-            self.say(line)
+        advice = finalize.boot_steps(self.target, self.label) if self.o.advice else []
         if self.o.reload_db:
-            for line in finalize.install_reload_unit(self.target, self.label):
-                self.say(line)
-        else:
-            for line in finalize.reload_db_advice(self.label):
-                self.say(line)
+            advice += finalize.install_reload_unit(self.target, self.label)
+        elif self.o.advice:
+            advice += finalize.reload_db_advice(self.label)
+        for line in advice:
+            self.say(line)
 
     # with a catalog ----------------------------------------------------------------------------------------
     def run_catalog(self, archive_file: int) -> None:

@@ -28,6 +28,7 @@ class RestoreOptions:
     seek_threshold: Optional[int] = None  # records; None: rescue.restore.plan's default
     yes: bool = False
     reload_db: bool = False
+    advice: bool = True  # name the bootloader and database steps left (recover runs them itself: False)
     numeric_owner: bool = True
     jobs: Optional[int] = None  # processes writing files; None: the CPUs this process may use
     messages: Optional[IO[str]] = None  # stderr by default
