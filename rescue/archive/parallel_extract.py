@@ -28,6 +28,7 @@ error inside the extractor kills the workers at close() without waiting for them
 from __future__ import annotations
 
 import collections
+import os
 from typing import Deque, Dict, List, Optional
 
 from rescue.archive import background_hash, workers
@@ -185,7 +186,7 @@ class ParallelExtractor(Extractor):
     # -- completions
 
     def _on_result(self, result: workers.Result) -> None:
-        seq, error, digest, removed = result
+        seq, error, errno, digest, removed = result
         ticket, key = self._by_seq.pop(seq)
         if self._writing.get(key) == seq:
             del self._writing[key]
@@ -193,7 +194,10 @@ class ParallelExtractor(Extractor):
         if removed:
             self._dirs.stale = True
         if error is not None:
-            self._warn(member.path, error)
+            if errno:
+                self._warn_errno(member.path, error, errno)
+            else:
+                self._warn(member.path, error)
             ticket[1] = False
         else:
             ticket[1] = self._verified(member, digest, ticket[2])
@@ -202,6 +206,14 @@ class ParallelExtractor(Extractor):
             member, ok, _ = tickets.popleft()
             if self.on_done is not None:
                 self.on_done(member, ok)
+
+    def _warn_errno(self, path: str, message: str, errno: int) -> None:
+        """Warn from inside an except clause, as for a file written in this process: the warning callback may
+        read the error at hand (a restore ends at ENOSPC or EDQUOT, rescue.restore.job)."""
+        try:
+            raise OSError(errno, os.strerror(errno))
+        except OSError:
+            self._warn(path, message)
 
     def _completed(self, member: m.Member, ok: bool) -> None:
         if self._tickets:

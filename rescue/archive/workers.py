@@ -8,7 +8,8 @@ size, permission bits, mode for fchmod or -1, uid, gid or -1, mtime in ns, hash 
 a 4-byte length.  File contents are never pickled or sent through a pipe.  A worker writes each file of a batch
 the way this process would (rescue.archive.install: an unnamed inode linked into place when complete, else a
 temporary name renamed), hashing the buffer it writes, and answers with one message per batch:
-(sequence number, error or None, SHA-256 hex or None, whether a directory in the way was removed).
+(sequence number, error or None, its errno or 0, SHA-256 hex or None, whether a directory in the way was
+removed): the errno lets the parent tell a full target (ENOSPC), which ends a restore, from a per-file error.
 
 Safety: a worker opens the file's directory itself, from its own fd of the target root, component by
 component without following symlinks (rescue.archive.dirs, create=False: the parent made the directory and
@@ -51,8 +52,8 @@ _SEQ = struct.Struct("<Q")
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ names it; <linux/fcntl.h>)
 
-# (seq, error message or None, sha256 hex or None, removed a directory)
-Result = Tuple[int, Optional[str], Optional[str], bool]
+# (seq, error message or None, its errno or 0, sha256 hex or None, removed a directory)
+Result = Tuple[int, Optional[str], int, Optional[str], bool]
 
 
 class WorkerDied(RescueError):
@@ -344,11 +345,17 @@ def _write_one(
         parent = dirs.get(dirkey.split("/") if dirkey else [], create=False)
         removed = inst.place(parent, name, perm, fill, unnamed=unnamed, namer=namer, overwrite=overwrite)
     except Refused as e:
-        return seq, str(e), None, False
+        return seq, str(e), 0, None, False
     except (OSError, ValueError, OverflowError) as e:
-        return seq, f"not restored: {getattr(e, 'strerror', None) or e}", None, False
+        return (
+            seq,
+            f"not restored: {getattr(e, 'strerror', None) or e}",
+            getattr(e, "errno", None) or 0,
+            None,
+            False,
+        )
     finally:
         view.release()
     if removed:
         dirs.stale = True
-    return seq, None, digest, removed
+    return seq, None, 0, digest, removed

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from rescue.archive import workers
 from rescue.errors import RefusedError, RescueError, UsageError
 from rescue.restore.job import RestoreOptions, run_restore
 from rescue.restore.journal import NAME, read_journal
@@ -76,9 +77,14 @@ def run_raising(tap, target, **kw):
         return raised.value, msgs.getvalue(), tape.records_read, tape.seeks
 
 
+@pytest.mark.usefixtures("extract_mode")  # a worker process's ENOSPC stops the restore too
 @pytest.mark.parametrize("kind", ["tap", "bare"])  # the catalog pass and the streaming pass
-def test_a_full_target_stops_at_the_first_full_member_and_resume_finishes(world, tmp_path, kind):
+def test_a_full_target_stops_at_the_first_full_member_and_resume_finishes(
+    world, tmp_path, kind, extract_mode, monkeypatch
+):
     target = tmp_path / "t"
+    if extract_mode == "workers":  # rings of two files each: what the parent reads ahead is bounded by them
+        monkeypatch.setattr(workers, "RING_PER_WORKER", 2 * SIZE + 4096)
     with small_fs(target, "1m") as grow:
         error, text, records, _ = run_raising(world[kind], target, yes=True)
         assert isinstance(error, TargetFullError) and error.exit_code == 2
@@ -86,11 +92,15 @@ def test_a_full_target_stops_at_the_first_full_member_and_resume_finishes(world,
         assert message.startswith("target full after ") and "then run again with --resume" in message
         if kind == "tap":
             assert f" of {FILES + 1} members (" in message  # big/ and its files
-        # One warning for the member that did not fit, not one per member; the rest of the tape is not read.
+        # One warning for the member that did not fit, not one per member; the rest of the tape is not read
+        # (with workers, no more than their rings hold beyond the members done).
         assert text.count("not restored") == 1 and text.count("No space left") == 1, text
-        assert records < FILES * SIZE // RS / 2
         done = read_journal(str(target)).count
         assert 0 < done < FILES and f"after {done} " in message
+        if extract_mode == "workers":
+            assert records * RS < (done + 2) * SIZE + 2 * workers.RING_PER_WORKER < FILES * SIZE
+        else:
+            assert records < FILES * SIZE // RS / 2
         grow("8m")
         result = restore(world[kind], target, resume=True)
         assert result.exit_code == 0, result.text
