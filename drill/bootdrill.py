@@ -22,8 +22,8 @@ Contract:
   guest uptime seconds).
 - `recover(layout, disks, workdir, tape, image, variables=None, maps=None, name=None, reload="--reload-db")`
   runs `rescue recover --yes RELOAD` (with `--map OLD=NEW` for each of `maps`; RELOAD `--reload-db`, at first
-  boot, or `--reload-db-now`, by the target's server in the finalize stage) in the rescue image booted by the layout's
-  firmware (OVMF with the NVRAM store `variables`: the same machine), the wiped or new `disks` attached;
+  boot, or `--reload-db-now`, by the target's server in the finalize stage) in the rescue image booted by the
+  layout's firmware (OVMF with the NVRAM store `variables`: the same machine), the wiped or new `disks` attached;
   -> GuestResult whose share holds recover.json (`recover_seconds()` reads each stage's seconds from it),
   recover.rc, recover.err and the logs.
 - `boot(name, layout, disks, workdir, tape=None, job=None, variables=None)` boots the disks by the layout's

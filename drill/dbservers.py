@@ -42,7 +42,7 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 _templates: dict = {}
 
 
-def _mariadb_template() -> str:
+def mariadb_template() -> str:
     """A data directory made by mariadb-install-db once per test session; each server gets a copy (an install
     costs seconds, a copy milliseconds)."""
     if "mariadb" not in _templates:
@@ -118,7 +118,7 @@ class MariaDBServer:
         self.datadir = os.path.join(base, "data")
         self.socket = os.path.join(base, "mysqld.sock")
         self.log = os.path.join(base, "error.log")
-        shutil.copytree(_mariadb_template(), self.datadir, symlinks=True)
+        shutil.copytree(mariadb_template(), self.datadir, symlinks=True)
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [

@@ -12,7 +12,8 @@ def register(subparsers) -> None:
         "finalize",
         help="make fstab, crypttab, mdadm.conf agree with the new disks; copy the logs into the target",
         description="Rewrite the restored system's device names where the disks changed (a backup copy kept), "
-        "copy the recovery logs into TARGET/var/log/rescue/, reload the databases now (--reload-db-now). Uses the recover state, else --from LAYOUT.",
+        "copy the recovery logs into TARGET/var/log/rescue/, reload the databases now (--reload-db-now). "
+        "Uses the recover state, else --from LAYOUT.",
     )
     add_common(p)
     p.add_argument("--from", dest="layout_file", metavar="FILE", help="layout.json (without a recover state)")

@@ -17,9 +17,9 @@ EPILOG = """\
 Stages: layout (recreate the disks of the backup and mount them under TARGET), restore (every file from the
 tape), bootloader (grub and, only when disk names or md/LVM/LUKS identities changed, the initramfs, in a chroot
 of TARGET with its own tools), finalize (fstab, crypttab, mdadm.conf, resume device; the logs into
-TARGET/var/log/rescue/; --reload-db-now: the MariaDB dumps reloaded). The whole plan is shown first; one confirmation (or --yes). A stage that fails stops
-with what to do next; --resume continues where it stopped. Exit codes: 0 recovered; 1 recovered, but some files
-could not be restored (listed); 2 fatal or stopped."""
+TARGET/var/log/rescue/; with --reload-db-now the MariaDB dumps reloaded). The whole plan is shown first; one
+confirmation (or --yes). A stage that fails stops with what to do next; --resume continues where it stopped.
+Exit codes: 0 recovered; 1 recovered, but some files could not be restored (listed); 2 fatal or stopped."""
 
 
 def add_common(p) -> None:

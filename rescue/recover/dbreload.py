@@ -4,8 +4,8 @@
 restored machine comes up with its data already in place, and a dump that does not load stops the recover in the
 rescue system, where the administrator is, instead of in a unit at first boot.
 
-Contract: `reload_now(chroot, out)` takes an entered `rescue.recover.chroot.Chroot` (/dev, /proc, /sys, /run
-bound), finds TARGET/var/lib/rescue/dumps/*.sql, and returns lines for the administrator. It refuses, before
+Contract: `reload_now(chroot, log)` takes an entered `rescue.recover.chroot.Chroot` (/dev, /proc, /sys, /run
+bound) and the recover log, finds TARGET/var/lib/rescue/dumps/*.sql, and returns lines for the administrator. It refuses, before
 starting anything, a dump that is not MariaDB/MySQL (PostgreSQL reloads at first boot: `--reload-db`) and a
 target without a server (naming the package). The server runs as the target's `mysql` user on the target's data
 directory and its own configuration, with no network and a private socket in /run/rescue-db; it is shut down
@@ -141,13 +141,13 @@ class PrivateServer:
         return lines[-1] if lines else f"see {self.errlog}"
 
     def load(self, dump: str) -> None:
-        """One dump into the server; the dump's path inside the target is handed to the client as stdin."""
-        argv = ["chroot", self.ch.target, *self.client()]
-        self.log.write(f"$ {' '.join(argv)} < {dump}\n")
+        """One dump into the server, streamed from its file to the client (a dump can be large)."""
+        self.log.write(f"$ chroot {self.ch.target} {' '.join(self.client())} < {dump}\n")
         self.log.flush()
         with open(dump, "rb") as f:
-            proc = subprocess.run(argv, stdin=f, capture_output=True, check=False)
-        text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+            proc = self.ch.popen(self.client(), stdin=f, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            out, _ = proc.communicate()
+        text = out.decode("utf-8", "replace")
         self.log.write(text + f"[exit {proc.returncode}]\n")
         if proc.returncode != 0:
             last = text.strip().splitlines()[-1:] or ["no message"]

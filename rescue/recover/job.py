@@ -359,6 +359,7 @@ class Recover:
             self.say(f"finalize: {line}")
 
     def reload_db_now(self):
+        """--reload-db-now: the dumps loaded by the target's own server, in a chroot made for it."""
         try:
             with Chroot(self.o.target, logged_runner(self.log)) as ch:
                 return dbreload.reload_now(ch, self.log)

@@ -107,11 +107,16 @@ def _sparse_sha256(path: str, regions) -> str:
     return h.hexdigest()
 
 
+def _live_digest(path: str, member: Member) -> str:
+    """The digest of the live file as the catalog keeps it (a sparse file's data regions in map order)."""
+    return _file_sha256(path) if member.sparse is None else _sparse_sha256(path, member.sparse)
+
+
 def live_sha256(path: str, member: Member) -> Optional[str]:
-    """The digest of the live file as the catalog would keep it; None when it cannot be read (compare_live then
+    """_live_digest started early, in another thread; None when the file cannot be read (compare_live then
     reports why)."""
     try:
-        return _file_sha256(path) if member.sparse is None else _sparse_sha256(path, member.sparse)
+        return _live_digest(path, member)
     except OSError:
         return None
 
@@ -159,9 +164,8 @@ def compare_live(
         if st.st_size != member.size:
             out.append("Size differs")
         elif digest is not None:
-            found = live.result() if live is not None else None
-            if found is None:  # not started, or the early read failed: read here, where errors surface
-                found = _file_sha256(path) if member.sparse is None else _sparse_sha256(path, member.sparse)
+            # Not started early, or that read failed: read here, where the error surfaces as before.
+            found = (live.result() if live is not None else None) or _live_digest(path, member)
             if found != digest:
                 out.append("Contents differ")
     return out

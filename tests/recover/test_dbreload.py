@@ -14,9 +14,9 @@ import subprocess
 
 import pytest
 
-from drill.dbservers import MARIADB_TOOLS, MariaDBServer, _mariadb_template, remove_templates
+from drill.dbservers import MARIADB_TOOLS, MariaDBServer, mariadb_template, remove_templates
 from rescue import db
-from rescue.errors import EXIT_FATAL
+from rescue.errors import EXIT_FATAL, UsageError
 from rescue.recover import dbreload
 from rescue.recover.chroot import Chroot, logged_runner
 from rescue.recover.job import RecoverOptions, run_one
@@ -61,7 +61,7 @@ def test_both_reload_flags_at_once_are_a_usage_error(tmp_path):
     options = RecoverOptions(
         target=str(tmp_path), state_dir=str(tmp_path / "s"), reload_db=True, reload_db_now=True
     )
-    with pytest.raises(Exception, match="exclude each other") as e:
+    with pytest.raises(UsageError, match="exclude each other") as e:
         run_one("finalize", options)
     assert e.value.exit_code == EXIT_FATAL
 
@@ -88,7 +88,7 @@ def target(tmp_path):
         os.chmod(root / "tmp", 0o1777)
         datadir = root / "var/lib/mysql"
         datadir.parent.mkdir(parents=True)
-        subprocess.run(["cp", "-a", _mariadb_template(), str(datadir)], check=True)
+        subprocess.run(["cp", "-a", mariadb_template(), str(datadir)], check=True)
         uid = dbreload.target_uid("/", "mysql")
         subprocess.run(["chown", "-R", f"{uid}", str(datadir)], check=True)
         yield str(root)
