@@ -4,9 +4,13 @@
 /dev/nst0); without it the contract suite runs against the emulated backends only.
 """
 
+import os
+
 import pytest
 
 from rescue.archive import parallel_extract
+from tests.support import need, need_tool
+from tests.support.loops import LoopDisks
 
 
 def pytest_addoption(parser):
@@ -24,3 +28,14 @@ def extract_mode(request, monkeypatch):
     else:
         monkeypatch.setattr(parallel_extract, "default_jobs", lambda: 1)
     return request.param
+
+
+@pytest.fixture
+def loops(tmp_path):
+    """Loop devices on sparse files under tmp_path, unmounted and detached whatever happens (layout, recover)."""
+    need(os.geteuid() == 0, "loop devices need root")
+    need_tool(
+        "losetup", "sfdisk", "partx", "wipefs", "blkid", "lsblk", "mke2fs", "dumpe2fs", "mkswap", "mkfs.fat"
+    )
+    with LoopDisks(tmp_path) as disks:
+        yield disks

@@ -1,25 +1,11 @@
-"""Fixtures of the layout tests: loop devices that are always detached (tests/support/loops.py), and the rescue
-image for the guest tests (md, LVM, LUKS need its kernel)."""
+"""Fixtures of the layout tests: the rescue image for the guest tests (md, LVM, LUKS need its kernel). The loop
+devices (`loops`) are tests/conftest.py's, shared with the recover tests."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.support import need, need_tool
 from tests.support.images import build_image, build_pyz
-from tests.support.loops import LoopDisks
-
-
-@pytest.fixture
-def loops(tmp_path):
-    need(os.geteuid() == 0, "loop devices need root")
-    need_tool(
-        "losetup", "sfdisk", "partx", "wipefs", "blkid", "lsblk", "mke2fs", "dumpe2fs", "mkswap", "mkfs.fat"
-    )
-    with LoopDisks(tmp_path) as disks:
-        yield disks
 
 
 @pytest.fixture(scope="session")

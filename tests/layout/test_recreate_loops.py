@@ -14,18 +14,15 @@ import os
 
 import pytest
 
-from rescue.backup.job import run_backup
 from rescue.cli import main
 from rescue.errors import RefusedError
 from rescue.layout import capture, model, recreate
 from rescue.layout.plan import RecreateOptions
-from rescue.tape.simh import SimhTape
 from tests.support import need_tool
-from tests.support.backups import options as backup_options
-from tests.support.loops import sh
+from tests.support.backups import backed_up
+from tests.support.loops import MIB, sh, wipe
 from tests.support.tapes import make_tree, tree_state
 
-MIB = 1024 * 1024
 GPT = """label: gpt
 ,1M,21686148-6449-6E6F-744E-656564454649
 ,32M,U
@@ -38,15 +35,6 @@ MBR = """label: dos
 ,200M,83
 ,,82
 """
-
-
-def wipe(disk: str) -> None:
-    """What a dead disk or a new one looks like: no signatures in the partitions, no table."""
-    for name in sorted(os.listdir(f"/sys/block/{os.path.basename(disk)}")):
-        if name.startswith(os.path.basename(disk)):
-            sh("wipefs", "-a", "-q", f"/dev/{name}")
-    sh("wipefs", "-a", "-q", disk)
-    sh("partx", "-d", disk)
 
 
 def build_gpt(loops, disk: str, src) -> None:
@@ -68,15 +56,6 @@ def build_mbr(loops, disk: str, src) -> None:
     loops.mount(f"{disk}p1", src / "boot")
 
 
-def back_up(tmp_path, src, name="set"):
-    need_tool("tar")
-    tap = tmp_path / f"{name}.tap"
-    with SimhTape(str(tap), write=True) as tape:
-        result = run_backup(tape, str(src), backup_options(tmp_path, layout=None), out=io.StringIO())
-    assert result.exit_code == 0, result.warnings
-    return tap
-
-
 def rescue(*argv) -> int:
     return main([str(a) for a in argv])
 
@@ -88,7 +67,7 @@ def test_gpt_layout_from_the_tape_is_recreated_identically_and_the_restore_compa
     make_tree(str(src / "srv"))
     (src / "boot/vmlinuz").write_bytes(os.urandom(300_000))
     before_state = tree_state(str(src))
-    tap = back_up(tmp_path, src)
+    tap = backed_up(tmp_path, src)
     before = capture(str(src), [disk])
     loops.umount_all()
     wipe(disk)
@@ -200,7 +179,7 @@ def _smaller_case(loops, tmp_path, data_bytes: int):
     with open(src / "big.bin", "wb") as f:
         for _ in range(data_bytes // MIB):
             f.write(os.urandom(MIB))
-    tap = back_up(tmp_path, src)
+    tap = backed_up(tmp_path, src)
     loops.umount_all()
     sh("mkfs.ext4", "-q", "-L", "untouched", smaller)
     return disk, smaller, tap

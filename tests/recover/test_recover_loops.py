@@ -15,9 +15,9 @@ import shutil
 
 from rescue.cli import main
 from rescue.layout import mounts as mountinfo
-from tests.layout.test_recreate_loops import MIB, back_up, wipe
 from tests.support import need_tool
-from tests.support.loops import sh
+from tests.support.backups import backed_up
+from tests.support.loops import MIB, sh, wipe
 from tests.support.tapes import gnu_tar, tree_state, write_tap
 
 MBR = "label: dos\n,200M,83\n,,82\n"
@@ -92,7 +92,7 @@ def test_recover_stops_at_the_bootloader_naming_grub_pc_and_resume_finishes_in_a
     src = tmp_path / "src"
     fstab = fake_system(loops, disk, src)
     before = tree_state(str(src))
-    tap = back_up(tmp_path, src)
+    tap = backed_up(tmp_path, src)
     loops.umount_all()
     wipe(disk)
 
@@ -172,7 +172,7 @@ def test_recover_onto_another_bigger_disk_rewrites_device_names_and_rebuilds_the
     (src / "usr/sbin/update-initramfs").chmod(0o755)
     by_name = f"{old}p1 / ext4 errors=remount-ro 0 1\n{old}p2 none swap sw 0 0\n"
     (src / "etc/fstab").write_text(by_name)
-    tap = back_up(tmp_path, src)
+    tap = backed_up(tmp_path, src)
     loops.umount_all()
 
     target = tmp_path / "target"

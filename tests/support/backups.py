@@ -1,5 +1,5 @@
 """Builders of the backup tests: a small system tree (`make_tree`), BackupOptions for a test (`options`), one
-backup into a .tap (`backup`), and the name in a tar header at a byte position (`header_name`)."""
+backup into a .tap (`backup`; `backed_up` with the machine's own layout capture, checked), and the name in a tar header at a byte position (`header_name`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 
 from rescue.backup.job import BackupOptions, run_backup
 from rescue.tape.simh import SimhTape
+from tests.support import need_tool
 
 RECORD = 20 * 512
 
@@ -41,6 +42,16 @@ def options(tmp_path, **kw) -> BackupOptions:
 def backup(tmp_path, tree, tap, **kw):
     with SimhTape(str(tap), write=True) as tape:
         return run_backup(tape, str(tree), options(tmp_path, **kw), out=io.StringIO())
+
+
+def backed_up(tmp_path, tree, name: str = "set"):
+    """TMP/NAME.tap holding one backup of `tree` whose label carries this machine's layout (layout=None: captured
+    as `rescue backup` does); the backup must succeed."""
+    need_tool("tar")
+    tap = tmp_path / f"{name}.tap"
+    result = backup(tmp_path, tree, tap, layout=None)
+    assert result.exit_code == 0, result.warnings
+    return tap
 
 
 def header_name(archive: bytes, pos: int) -> str:

@@ -2,7 +2,7 @@
 
 `LoopDisks(workdir)` is a context manager: `disk(name, size)` -> "/dev/loopN" on `workdir/name.img` (partitions
 appear with `partx -u`, since kernels without partition parsers do not scan loop devices themselves);
-`mount(dev, point, *opts)` mounts and remembers.  On exit, even after a failure, it unmounts what is still mounted
+`mount(dev, point, *opts)` mounts and remembers; `wipe(disk)` makes a disk look dead or new.  On exit, even after a failure, it unmounts what is still mounted
 below workdir (deepest first), turns off swap on its devices, and detaches each loop device it made by its name.
 """
 
@@ -15,11 +15,22 @@ from typing import List
 
 from rescue.layout import mounts as mountinfo
 
+MIB = 1024 * 1024
+
 
 def sh(*argv: str, stdin: str = "") -> str:
     proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(argv)}: exit {proc.returncode}\n{proc.stderr}"
     return proc.stdout
+
+
+def wipe(disk: str) -> None:
+    """What a dead disk or a new one looks like: no signatures in the partitions, no table."""
+    for name in sorted(os.listdir(f"/sys/block/{os.path.basename(disk)}")):
+        if name.startswith(os.path.basename(disk)):
+            sh("wipefs", "-a", "-q", f"/dev/{name}")
+    sh("wipefs", "-a", "-q", disk)
+    sh("partx", "-d", disk)
 
 
 class LoopDisks:
