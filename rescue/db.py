@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import shutil
 import subprocess
@@ -227,6 +228,11 @@ def remove_dumps(dumps: List[Dump]) -> None:
             os.unlink(d.path)
         except FileNotFoundError:
             pass
+
+
+def dump_files(root: str) -> List[str]:
+    """The dumps a restored system at `root` holds (what `rescue backup` put in its archive), sorted."""
+    return sorted(glob.glob(os.path.join(root, DUMP_ARCDIR, "*.sql")))
 
 
 def sniff_type(path: str) -> Optional[str]:

@@ -1,6 +1,6 @@
 """Owner and group names -> ids for extraction, and the ACL text forms other tars write.
 
-`Ids(root_fd).lookup("passwd" | "group", name)`: the target's own etc/passwd and etc/group when present (a
+`id_table(data)` parses an etc/passwd or etc/group.  `Ids(root_fd).lookup("passwd" | "group", name)`: the target's own etc/passwd and etc/group when present (a
 bare-metal restore must use the restored system's ids, not the rescue system's), else this system's databases;
 cached, and the target's files looked at again at most once a second (the restore may be writing them).
 `star_to_plain(text, numeric)`: star and GNU tar before 1.27 append the numeric id to named ACL entries.
@@ -15,6 +15,16 @@ import time
 from typing import Dict, Optional, Tuple
 
 from rescue.archive.dirs import DIR_FLAGS
+
+
+def id_table(data: bytes) -> Dict[str, int]:
+    """Name -> id from the text of an etc/passwd or etc/group (the first line of a name wins, as getpwnam)."""
+    table: Dict[str, int] = {}
+    for line in data.split(b"\n"):
+        fields = line.split(b":")
+        if len(fields) >= 3 and fields[2].isdigit():
+            table.setdefault(fields[0].decode("utf-8", "surrogateescape"), int(fields[2]))
+    return table
 
 
 class Ids:
@@ -49,11 +59,7 @@ class Ids:
                 data = f.read(16 * 1024 * 1024)
         finally:
             os.close(fd)
-        table = {}
-        for line in data.split(b"\n"):
-            fields = line.split(b":")
-            if len(fields) >= 3 and fields[2].isdigit():
-                table.setdefault(fields[0].decode("utf-8", "surrogateescape"), int(fields[2]))
+        table = id_table(data)
         self._tables[fname] = (key, table)
         return table
 

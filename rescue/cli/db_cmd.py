@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 
@@ -58,7 +57,7 @@ def run_dump(args) -> int:
 def run_reload(args) -> int:
     cfg = cli.settings(args)
     hooks = {h.name: h for h in config.select_hooks(cfg, args.db, args.no_db)}
-    files = args.files or sorted(glob.glob(os.path.join(args.root, db.DUMP_ARCDIR, "*.sql")))
+    files = args.files or db.dump_files(args.root)
     if not files:
         raise UsageError(f"{os.path.join(args.root, db.DUMP_ARCDIR)}: no dumps to reload")
     for path in files:

@@ -5,8 +5,8 @@ restored machine comes up with its data already in place, and a dump that does n
 rescue system, where the administrator is, instead of in a unit at first boot.
 
 Contract: `reload_now(chroot, log)` takes an entered `rescue.recover.chroot.Chroot` (/dev, /proc, /sys, /run
-bound) and the recover log, finds TARGET/var/lib/rescue/dumps/*.sql, and returns lines for the administrator. It refuses, before
-starting anything, a dump that is not MariaDB/MySQL (PostgreSQL reloads at first boot: `--reload-db`) and a
+bound) and the recover log, finds TARGET/var/lib/rescue/dumps/*.sql, and returns lines for the administrator.
+It refuses, before starting anything, a dump that is not MariaDB/MySQL (PostgreSQL reloads at first boot: `--reload-db`) and a
 target without a server (naming the package). The server runs as the target's `mysql` user on the target's data
 directory and its own configuration, with no network and a private socket in /run/rescue-db; it is shut down
 again whatever happens (mariadb-admin shutdown, then SIGTERM, then SIGKILL, by its pid). Raises DbReloadError.
@@ -14,7 +14,6 @@ again whatever happens (mariadb-admin shutdown, then SIGTERM, then SIGKILL, by i
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ import time
 from typing import List, Optional, TextIO
 
 from rescue import db
+from rescue.archive.owners import id_table
 from rescue.errors import RescueError
 
 SERVERS = ("usr/sbin/mariadbd", "usr/sbin/mysqld")
@@ -45,20 +45,12 @@ def _first(target: str, candidates) -> Optional[str]:
 
 
 def target_uid(target: str, user: str) -> Optional[int]:
-    """The user's uid in the target's /etc/passwd (the rescue system's may differ or lack it)."""
+    """The user's uid in the target's /etc/passwd only (the rescue system's may differ or lack it)."""
     try:
-        with open(os.path.join(target, "etc/passwd"), encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split(":")
-                if len(fields) > 3 and fields[0] == user:
-                    return int(fields[2])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def dumps_in(target: str) -> List[str]:
-    return sorted(glob.glob(os.path.join(target, db.DUMP_ARCDIR, "*.sql")))
+        with open(os.path.join(target, "etc/passwd"), "rb") as f:
+            return id_table(f.read()).get(user)
+    except OSError:
+        return None
 
 
 def check(target: str, dumps: List[str]) -> None:
@@ -172,7 +164,7 @@ class PrivateServer:
 
 def reload_now(chroot, log: TextIO) -> List[str]:
     """Load every dump of the target into the target's own server, started and stopped here."""
-    dumps = dumps_in(chroot.target)
+    dumps = db.dump_files(chroot.target)
     if not dumps:
         return ["no database dumps in the restored system: nothing to reload"]
     check(chroot.target, dumps)

@@ -39,13 +39,13 @@ def test_a_postgresql_dump_is_refused_before_anything_starts(tmp_path):
     with pytest.raises(
         dbreload.DbReloadError, match=r"pg\.sql: only MariaDB/MySQL dumps reload now.*--reload-db"
     ):
-        dbreload.check(target, dbreload.dumps_in(target))
+        dbreload.check(target, db.dump_files(target))
 
 
 def test_a_target_without_a_server_names_the_package(tmp_path):
     _dump(tmp_path / db.DUMP_ARCDIR / "a.sql", "mariadb")
     with pytest.raises(dbreload.DbReloadError, match=r"no MariaDB server .*\(package mariadb-server\)"):
-        dbreload.check(str(tmp_path), dbreload.dumps_in(str(tmp_path)))
+        dbreload.check(str(tmp_path), db.dump_files(str(tmp_path)))
 
 
 def test_the_mysql_user_is_read_from_the_targets_passwd(tmp_path):
