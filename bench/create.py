@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from bench import tree
+from bench import cpu, tree
 
 RECORD = 256 * 1024
 
@@ -61,20 +61,15 @@ def child(root: str) -> int:
     return result.exit_code
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _timed(cmd: str):
     """(wall seconds, CPU seconds of the whole pipeline, stderr) of a shell pipeline."""
-    cpu0 = _children_cpu()
+    cpu0 = cpu.children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{cmd}: exit {proc.returncode}: {proc.stderr.strip()}")
-    return elapsed, _children_cpu() - cpu0, proc.stderr
+    return elapsed, cpu.children_cpu() - cpu0, proc.stderr
 
 
 def _ours_cmd(root: str) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-from bench import guard, tree
+from bench import cpu, guard, tree
 from rescue.archive import parallel_extract
 from rescue.archive import tarformat as tf
 
@@ -68,25 +67,19 @@ print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def children_cpu() -> float:
-    """User + system CPU seconds of the finished child processes so far (getrusage(2), RUSAGE_CHILDREN)."""
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
-def time_gnu(archive: str, target: str) -> Tuple[float, float]:
-    """(wall seconds including a final sync, CPU seconds of tar)."""
-    c0, t0 = children_cpu(), time.perf_counter()
+def time_gnu(archive: str, target: str) -> Tuple[float, float, float]:
+    """(wall seconds including a final sync, CPU seconds of tar, CPU seconds of the whole machine)."""
+    c0, m0, t0 = cpu.children_cpu(), cpu.machine_busy(), time.perf_counter()
     subprocess.run(["tar", "-xpf", archive, "-b", "512", "-C", target], check=True)
-    cpu = children_cpu() - c0
+    used = cpu.children_cpu() - c0
     os.sync()
-    return time.perf_counter() - t0, cpu
+    return time.perf_counter() - t0, used, cpu.machine_busy() - m0
 
 
 def time_ours(archive: str, target: str, checksums: bool = False, jobs: int = 1, rss: Optional[list] = None):
     """(wall seconds including a final sync, CPU seconds of the child and its workers, interpreter start
-    included)."""
-    c0, t0 = children_cpu(), time.perf_counter()
+    included, CPU seconds of the whole machine)."""
+    c0, m0, t0 = cpu.children_cpu(), cpu.machine_busy(), time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _CHILD_EXTRACT, archive, target, "1" if checksums else "0", str(jobs)],
         cwd=REPO,
@@ -95,13 +88,13 @@ def time_ours(archive: str, target: str, checksums: bool = False, jobs: int = 1,
     )
     if out.returncode != 0:
         raise SystemExit(f"bench.extract: rescue failed: {out.stderr.strip()[-2000:]}")
-    elapsed, cpu = time.perf_counter() - t0, children_cpu() - c0
+    elapsed, used, machine = time.perf_counter() - t0, cpu.children_cpu() - c0, cpu.machine_busy() - m0
     warnings = int(out.stdout.split()[2])
     if rss is not None:
         rss.append(int(out.stdout.split()[3]) / 1024)  # MiB, the largest of the process and its workers
     if warnings:
         raise SystemExit(f"bench.extract: rescue reported {warnings} warnings extracting {archive}")
-    return elapsed, cpu
+    return elapsed, used, machine
 
 
 def ustar_block(name: bytes) -> bytes:
@@ -150,24 +143,28 @@ def timed_rounds(archive: str, fs_size: int, runs: int) -> tuple:
     ours_cpu: List[float] = []
     par: List[float] = []
     par_cpu: List[float] = []
+    gnu_machine: List[float] = []
+    par_machine: List[float] = []
     jobs = parallel_extract.default_jobs()
     loads = []
     for _ in range(runs):
         loads.append(os.getloadavg()[0])
         with tree.scratch(fs_size) as mnt:
-            wall, cpu = time_gnu(archive, mnt)
+            wall, used, machine = time_gnu(archive, mnt)
             gnu.append(wall)
-            gnu_cpu.append(cpu)
+            gnu_cpu.append(used)
+            gnu_machine.append(machine)
         with tree.scratch(fs_size) as mnt:
-            wall, cpu = time_ours(archive, mnt)
+            wall, used, _ = time_ours(archive, mnt)
             ours.append(wall)
-            ours_cpu.append(cpu)
+            ours_cpu.append(used)
         if jobs > 1:
             with tree.scratch(fs_size) as mnt:
-                wall, cpu = time_ours(archive, mnt, checksums=True, jobs=jobs)
+                wall, used, machine = time_ours(archive, mnt, checksums=True, jobs=jobs)
                 par.append(wall)
-                par_cpu.append(cpu)
-    return gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads
+                par_cpu.append(used)
+                par_machine.append(machine)
+    return gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads, (gnu_machine, par_machine)
 
 
 def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
@@ -192,10 +189,10 @@ def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
         )
     size = os.path.getsize(archive)
     fs_size = int(size * 1.5) + (1 << 30)
-    gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads = timed_rounds(archive, fs_size, runs)
+    gnu, gnu_cpu, ours, ours_cpu, par, par_cpu, loads, machine = timed_rounds(archive, fs_size, runs)
     jobs = parallel_extract.default_jobs()
     with tree.scratch(fs_size) as mnt:
-        hashed, hashed_cpu = time_ours(archive, mnt, checksums=True)
+        hashed, hashed_cpu, _ = time_ours(archive, mnt, checksums=True)
     g, o = statistics.median(gnu), statistics.median(ours)
     gc, oc = statistics.median(gnu_cpu), statistics.median(ours_cpu)
     result = {
@@ -232,6 +229,13 @@ def bench(scale: float, runs: int, members: int, workdir: str) -> dict:
             "speed_with_sha256": round(g / p, 3),
             "speed_with_sha256_pairs_median": round(statistics.median(a / b for a, b in zip(gnu, par)), 3),
             "cpu_speed_with_sha256": round(gc / pc, 3),
+            # The whole machine's CPU time over each run (kernel writeback threads included, bench.cpu), and
+            # the best ratio that much work allows on this machine's CPUs, however it is spread over them.
+            "gnu_tar_machine_cpu_s": round(statistics.median(machine[0]), 3),
+            "rescue_machine_cpu_s": round(statistics.median(machine[1]), 3),
+            "speed_bound_by_machine_cpu": round(
+                g / (statistics.median(machine[1]) / (os.cpu_count() or 1)), 3
+            ),
         }
     if members:
         result["read_rss"] = reader_rss(members)
@@ -275,6 +279,17 @@ def run(args) -> list:
         )
         rows.append(
             ("cpu_speed_vs_gnu_tar_sha256_parallel", par["cpu_speed_with_sha256"], "x (GNU tar CPU / ours)")
+        )
+        rows.append(("machine_cpu_gnu_tar", par["gnu_tar_machine_cpu_s"], "s CPU of all CPUs (median)"))
+        rows.append(
+            ("machine_cpu_rescue_sha256_parallel", par["rescue_machine_cpu_s"], "s CPU of all CPUs (median)")
+        )
+        rows.append(
+            (
+                "speed_bound_by_machine_cpu",
+                par["speed_bound_by_machine_cpu"],
+                f"x (GNU tar's time / ours spread over {os.cpu_count()} CPUs)",
+            )
         )
     rows.append(
         ("load_average_median", statistics.median(result["load_average_1min"]), "(2 cores: > 1 is shared)")

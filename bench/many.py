@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from bench import extract, tree
+from bench import cpu, extract, tree
 
 
 def add_arguments(parser) -> None:
@@ -39,11 +39,11 @@ def build(root: str, count: int) -> None:
 
 
 def _pipeline(cmd: str):
-    c0, t0 = extract.children_cpu(), time.perf_counter()
+    c0, t0 = cpu.children_cpu(), time.perf_counter()
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"bench.many: {cmd}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return time.perf_counter() - t0, extract.children_cpu() - c0, proc.stderr
+    return time.perf_counter() - t0, cpu.children_cpu() - c0, proc.stderr
 
 
 def run(args) -> list:
@@ -73,12 +73,12 @@ def run(args) -> list:
             rows["c_gnu_cpu"].append(c)
             size = os.path.getsize(gnu_tar) * 2 + (512 << 20)
             with tree.scratch(size, inodes=count + 10_000) as mnt:
-                w, c = extract.time_gnu(gnu_tar, mnt)
+                w, c, _ = extract.time_gnu(gnu_tar, mnt)
                 rows["x_gnu"].append(w)
                 rows["x_gnu_cpu"].append(c)
             for key, n in (("x_one", 1), ("x_par", jobs)):
                 with tree.scratch(size, inodes=count + 10_000) as mnt:
-                    w, c = extract.time_ours(ours_tar, mnt, checksums=True, jobs=n, rss=rows["rss_x"])
+                    w, c, _ = extract.time_ours(ours_tar, mnt, checksums=True, jobs=n, rss=rows["rss_x"])
                     rows[key].append(w)
                     rows[key + "_cpu"].append(c)
         os.unlink(ours_tar)

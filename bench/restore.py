@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-from bench import guard
+from bench import cpu, guard
 
 RECORD = 256 * 1024
 
@@ -111,39 +110,33 @@ def fresh_fs(workdir: str, size: int):
             os.unlink(image)
 
 
-def children_cpu() -> float:
-    """User + system CPU seconds of the finished child processes so far (getrusage(2), RUSAGE_CHILDREN)."""
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def timed(cmd: List[str], **kw) -> Tuple[float, float]:
     """(wall seconds, CPU seconds) of one command."""
-    cpu, start = children_cpu(), time.perf_counter()
+    used, start = cpu.children_cpu(), time.perf_counter()
     subprocess.run(cmd, check=True, **kw)
-    return time.perf_counter() - start, children_cpu() - cpu
+    return time.perf_counter() - start, cpu.children_cpu() - used
 
 
 def timed_tar_from_pipe(tar: str, args: List[str]) -> Tuple[float, float]:
     """GNU tar reading the archive through a pipe, as from a tape: on a regular file it would lseek over the
     data of members it does not want, which no tape drive can do.  The CPU time counts tar and the cat that
     reads the archive (rescue reads its .tap itself)."""
-    cpu, start = children_cpu(), time.perf_counter()
+    used, start = cpu.children_cpu(), time.perf_counter()
     with open(tar, "rb") as src:
         cat = subprocess.Popen(["cat"], stdin=src, stdout=subprocess.PIPE)
         subprocess.run(["tar", "-xpf", "-", "-b", "512", *args], stdin=cat.stdout, check=True)
         cat.stdout.close()
         cat.wait()
-    return time.perf_counter() - start, children_cpu() - cpu
+    return time.perf_counter() - start, cpu.children_cpu() - used
 
 
-def synced(measure, *args, **kw) -> Tuple[float, float]:
+def synced(measure, *args, **kw) -> Tuple[float, float, float]:
     """A measurement that ends when the restored data is on the (loop) disk: os.sync() inside the timing,
-    for both tools alike (neither syncs by itself)."""
-    start = time.perf_counter()
-    _, cpu = measure(*args, **kw)
+    for both tools alike (neither syncs by itself).  (wall, CPU of the tool, CPU of the whole machine)."""
+    machine, start = cpu.machine_busy(), time.perf_counter()
+    _, used = measure(*args, **kw)
     os.sync()
-    return time.perf_counter() - start, cpu
+    return time.perf_counter() - start, used, cpu.machine_busy() - machine
 
 
 def rescue_cmd(*args: str) -> List[str]:
@@ -197,7 +190,7 @@ class _Run:
     def selective(self, chosen: List[str], threshold: Optional[int]) -> dict:
         limit = ["--seek-threshold", str(threshold)] if threshold is not None else []
         with fresh_fs(self.workdir, self.size // 10) as target:
-            cpu, start = children_cpu(), time.perf_counter()
+            used, start = cpu.children_cpu(), time.perf_counter()
             proc = subprocess.run(
                 rescue_cmd(
                     "-f",
@@ -216,7 +209,7 @@ class _Run:
                 text=True,
                 check=True,
             )
-            sel_s, sel_cpu = time.perf_counter() - start, children_cpu() - cpu
+            sel_s, sel_cpu = time.perf_counter() - start, cpu.children_cpu() - used
             summary = json.loads(proc.stdout)
         with fresh_fs(self.workdir, self.size // 10) as target:
             tar_sel_s, tar_sel_cpu = timed_tar_from_pipe(self.tar, ["-C", target, *chosen])
@@ -239,8 +232,9 @@ class _Run:
         # 2x slower first run, whichever tool goes first).
         with fresh_fs(self.workdir, self.size) as target:
             timed_tar_from_pipe(self.tar, ["-C", target])
-        full, gnu = [], []
+        full, gnu, loads = [], [], []
         for _ in range(runs):  # alternating, so each pair of runs saw about the same machine load
+            loads.append(os.getloadavg()[0])
             with fresh_fs(self.workdir, self.size) as target:
                 full.append(
                     synced(
@@ -252,21 +246,28 @@ class _Run:
                 )
             with fresh_fs(self.workdir, self.size) as target:
                 gnu.append(synced(timed_tar_from_pipe, self.tar, ["-C", target]))
-        full_s, full_cpu = statistics.median(w for w, _ in full), statistics.median(c for _, c in full)
-        tar_full_s, tar_full_cpu = statistics.median(w for w, _ in gnu), statistics.median(c for _, c in gnu)
+        full_s, full_cpu = statistics.median(r[0] for r in full), statistics.median(r[1] for r in full)
+        tar_full_s, tar_full_cpu = statistics.median(r[0] for r in gnu), statistics.median(r[1] for r in gnu)
+        full_machine = statistics.median(r[2] for r in full)
         mib = os.path.getsize(self.tar) / (1 << 20)
         return {
             "runs": runs,
-            "rescue_s": [round(w, 2) for w, _ in full],
-            "rescue_cpu_s": [round(c, 2) for _, c in full],
-            "gnu_tar_s": [round(w, 2) for w, _ in gnu],
-            "gnu_tar_cpu_s": [round(c, 2) for _, c in gnu],
+            "rescue_s": [round(r[0], 2) for r in full],
+            "rescue_cpu_s": [round(r[1], 2) for r in full],
+            "gnu_tar_s": [round(r[0], 2) for r in gnu],
+            "gnu_tar_cpu_s": [round(r[1], 2) for r in gnu],
             "rescue_mib_s": round(mib / full_s, 1),
             "gnu_tar_mib_s": round(mib / tar_full_s, 1),
             "speed_vs_tar": round(tar_full_s / full_s, 2),
             "speed_vs_tar_pairs": round(statistics.median(g[0] / r[0] for g, r in zip(gnu, full)), 2),
             # CPU time (user + system) varies far less than wall time on a shared machine.
             "cpu_speed_vs_tar": round(tar_full_cpu / full_cpu, 2),
+            # The whole machine's CPU time (kernel writeback included, bench.cpu), and the best ratio that much
+            # work allows on this machine's CPUs.
+            "gnu_tar_machine_cpu_s": round(statistics.median(r[2] for r in gnu), 2),
+            "rescue_machine_cpu_s": round(full_machine, 2),
+            "speed_bound_by_machine_cpu": round(tar_full_s / (full_machine / (os.cpu_count() or 1)), 2),
+            "load_average_1min": [round(x, 2) for x in loads],
         }
 
 
@@ -318,6 +319,12 @@ def run(args=None) -> list:
         ("full_speed_vs_tar", full["speed_vs_tar"], "x wall (median; >= 1.0: as fast)"),
         ("full_speed_vs_tar_pairs", full["speed_vs_tar_pairs"], "x wall (median of per-run-pair ratios)"),
         ("full_cpu_speed_vs_tar", full["cpu_speed_vs_tar"], "x CPU (tar + cat CPU / ours)"),
+        (
+            "full_speed_bound_by_machine_cpu",
+            full["speed_bound_by_machine_cpu"],
+            "x (machine CPU over all CPUs)",
+        ),
+        ("full_load_average_median", statistics.median(full["load_average_1min"]), "(before each round)"),
         ("full_rescue_mib_s", full["rescue_mib_s"], "MiB/s"),
         ("full_gnu_tar_mib_s", full["gnu_tar_mib_s"], "MiB/s"),
     ]

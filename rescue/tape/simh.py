@@ -140,9 +140,16 @@ class SimhTape(ImageWalk, Tape):
                 return  # the image changed since: start at the beginning
             self._online = bool(saved.get("online", True))
             block = int(saved.get("block", 0))
+            where = saved.get("at")  # [byte offset, file number, block where that file starts]
+            if where is not None:
+                pos, file, start = (int(x) for x in where)
         except (OSError, ValueError, TypeError, AttributeError):
             return
-        if block and self._online:
+        if where is not None and self._online and 0 <= pos <= self._size and 0 <= start <= block:
+            # Straight there: walking the records to block N of a large image takes seconds.
+            self._pos, self._block, self._file = pos, block, file
+            self._file_start[file] = start
+        elif block and self._online:
             try:
                 self.seek(block)
                 self.seeks -= 1
@@ -159,7 +166,8 @@ class SimhTape(ImageWalk, Tape):
                 return
             tmp = self._position_file + ".tmp"
             with open(tmp, "w") as f:
-                json.dump({"block": self._block, "online": self._online, "image": self._stamp()}, f)
+                at = [self._pos, self._file, self._file_start.get(self._file, self._block)]
+                json.dump({"block": self._block, "at": at, "online": self._online, "image": self._stamp()}, f)
             os.replace(tmp, self._position_file)
         except OSError:
             pass  # a read-only directory: the position is simply not remembered, as with /dev/st0

@@ -75,3 +75,33 @@ def test_every_tape_command_shows_and_takes_device_after_the_command(command, ca
 def test_device_before_the_command_is_kept_when_none_follows():
     args = build_parser().parse_args(["-f", "night.tap", "label"])
     assert args.device == "night.tap" and args.config is None
+
+
+@pytest.mark.parametrize(
+    "argv, module",
+    [
+        (["restore", "-C", "/mnt"], "restore_cmd"),
+        (["-f", "list", "mt", "status"], "mt_cmd"),  # a device named like a command is the device
+        (["--config", "/etc/r.conf", "--debug", "dump-file", "x"], "dump_file_cmd"),
+        (["--file=night.tap", "catalog", "rebuild"], "catalog_cmd"),
+        (["restre"], None),  # not a command: every parser, so the error lists them all
+        (["--help"], None),
+        ([], None),
+    ],
+)
+def test_a_run_builds_the_parser_of_its_command_only(argv, module):
+    from rescue.cli import _command_module, command_modules
+
+    assert _command_module(argv, command_modules()) == module
+
+
+def test_a_command_imports_only_its_own_modules():
+    probe = (
+        "import sys\nfrom rescue.cli import main\n"
+        "try:\n    main(['mt', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('rescue.backup', 'rescue.recover'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    typo = run_module("restre")
+    assert typo.returncode == 2 and "invalid choice" in typo.stderr and "'recover'" in typo.stderr

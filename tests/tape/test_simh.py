@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 
@@ -248,6 +249,32 @@ def test_keep_position_survives_close_like_a_non_rewinding_drive(tmp_path):
         tape.write_record(b"other")
     with open_tape(path, keep_position=True) as tape:
         assert tape.tell() == 0
+
+
+def test_a_remembered_position_is_reached_without_walking_the_image(tmp_path, mocker):
+    path = str(tmp_path / "w.tap")
+    with open_tape(path, write=True) as tape:
+        for i in range(200):
+            tape.write_record(b"a%03d" % i)
+        tape.write_filemarks(1)
+        for i in range(5):
+            tape.write_record(b"b%03d" % i)
+        tape.write_filemarks(1)
+    with open_tape(path, keep_position=True) as tape:
+        tape.space_files(1)
+        assert tape.read_record() == b"b000"
+        tape.read_record()
+    walked = mocker.spy(SimhTape, "_next")
+    with open_tape(path, keep_position=True) as tape:
+        status = tape.status()
+        assert (status.file_number, status.block_number, tape.tell()) == (1, 2, 203)
+        assert walked.call_count == 0
+        assert tape.read_record() == b"b002"
+    saved = json.loads((tmp_path / ".w.tap.position").read_text())
+    del saved["at"]  # as an older rescue wrote it: the block number only, reached by walking
+    (tmp_path / ".w.tap.position").write_text(json.dumps(saved))
+    with open_tape(path, keep_position=True) as tape:
+        assert tape.tell() == 204 and tape.read_record() == b"b003"
 
 
 def test_offline_unloads_until_load(tmp_path):
