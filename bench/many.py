@@ -6,6 +6,7 @@ by rescue and by GNU tar in the same run, with rescue's peak memory in every mod
 - extract: `tar -xf` against rescue with one process and with worker processes (SHA-256 computed in both),
   each into a fresh ext4 (bench.tree.scratch); ratio = GNU tar's time / ours.
 - peak RSS (MiB): the writer, and the largest of the extracting process and its workers (target < 64).
+- the whole machine's CPU time over GNU tar's and the parallel extraction, and the speed it allows (bench.cpu).
 `--runs` rounds (median reported); load average and CPU seconds beside the ratios.
 """
 
@@ -60,6 +61,7 @@ def run(args) -> list:
         gnu_tar = os.path.join(src, "..", "gnu.tar")
         rows: dict = {k: [] for k in ("c_ours", "c_gnu", "c_ours_cpu", "c_gnu_cpu", "x_gnu", "x_gnu_cpu")}
         rows.update({"x_one": [], "x_one_cpu": [], "x_par": [], "x_par_cpu": [], "rss_x": [], "rss_c": []})
+        rows.update({"x_gnu_machine": [], "x_par_machine": []})
         loads = []
         for _ in range(runs):
             loads.append(os.getloadavg()[0])
@@ -73,14 +75,19 @@ def run(args) -> list:
             rows["c_gnu_cpu"].append(c)
             size = os.path.getsize(gnu_tar) * 2 + (512 << 20)
             with tree.scratch(size, inodes=count + 10_000) as mnt:
-                w, c, _ = extract.time_gnu(gnu_tar, mnt)
+                w, c, machine = extract.time_gnu(gnu_tar, mnt)
                 rows["x_gnu"].append(w)
                 rows["x_gnu_cpu"].append(c)
+                rows["x_gnu_machine"].append(machine)
             for key, n in (("x_one", 1), ("x_par", jobs)):
                 with tree.scratch(size, inodes=count + 10_000) as mnt:
-                    w, c, _ = extract.time_ours(ours_tar, mnt, checksums=True, jobs=n, rss=rows["rss_x"])
+                    w, c, machine = extract.time_ours(
+                        ours_tar, mnt, checksums=True, jobs=n, rss=rows["rss_x"]
+                    )
                     rows[key].append(w)
                     rows[key + "_cpu"].append(c)
+                    if key == "x_par":
+                        rows["x_par_machine"].append(machine)
         os.unlink(ours_tar)
         os.unlink(gnu_tar)
     med = {k: statistics.median(v) for k, v in rows.items() if v}
@@ -95,5 +102,12 @@ def run(args) -> list:
         (f"extract_jobs{jobs}_cpu_vs_gnu_tar", med["x_gnu_cpu"] / med["x_par_cpu"], "x CPU"),
         ("extract_peak_rss", max(rows["rss_x"]), "MiB (largest process, every mode; target < 64)"),
         ("gnu_tar_extract_s", med["x_gnu"], "s"),
+        ("extract_machine_cpu_gnu_tar", med["x_gnu_machine"], "s CPU of all CPUs (median)"),
+        (f"extract_machine_cpu_jobs{jobs}", med["x_par_machine"], "s CPU of all CPUs (median)"),
+        (
+            f"extract_jobs{jobs}_speed_bound_by_machine_cpu",
+            med["x_gnu"] / (med["x_par_machine"] / (os.cpu_count() or 1)),
+            f"x (GNU tar's time / ours spread over {os.cpu_count()} CPUs)",
+        ),
         ("load_average_median", statistics.median(loads), "(2 cores: > 1 is shared)"),
     ]
