@@ -140,12 +140,19 @@ class SimhTape(ImageWalk, Tape):
                 return  # the image changed since: start at the beginning
             self._online = bool(saved.get("online", True))
             block = int(saved.get("block", 0))
-            where = saved.get("at")  # [byte offset, file number, block where that file starts]
+            # [byte offset, file number, block where that file starts]: saved when all three were known.
+            where = saved.get("at")
             if where is not None:
                 pos, file, start = (int(x) for x in where)
         except (OSError, ValueError, TypeError, AttributeError):
             return
-        if where is not None and self._online and 0 <= pos <= self._size and 0 <= start <= block:
+        if (
+            where is not None
+            and self._online
+            and 0 <= pos <= self._size
+            and file >= 0
+            and 0 <= start <= block
+        ):
             # Straight there: walking the records to block N of a large image takes seconds.
             self._pos, self._block, self._file = pos, block, file
             self._file_start[file] = start
@@ -166,8 +173,12 @@ class SimhTape(ImageWalk, Tape):
                 return
             tmp = self._position_file + ".tmp"
             with open(tmp, "w") as f:
-                at = [self._pos, self._file, self._file_start.get(self._file, self._block)]
-                json.dump({"block": self._block, "at": at, "online": self._online, "image": self._stamp()}, f)
+                saved = {"block": self._block, "online": self._online, "image": self._stamp()}
+                # Without where its file starts, the next open walks to the block (and learns it on the way).
+                start = self._file_start.get(self._file)
+                if start is not None:
+                    saved["at"] = [self._pos, self._file, start]
+                json.dump(saved, f)
             os.replace(tmp, self._position_file)
         except OSError:
             pass  # a read-only directory: the position is simply not remembered, as with /dev/st0
