@@ -67,6 +67,12 @@ def test_a_dead_worker_stops_the_restore_naming_the_member_and_resume_finishes_i
     assert tree_state(str(target)) == ref
 
 
+def _as_a_terminal_job() -> None:
+    """SIGINT as a terminal's foreground job has it: a job started in the background by a shell (a CI runner may
+    start the tests so) ignores SIGINT, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _children(pid: int):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -101,6 +107,7 @@ def test_ctrl_c_and_sigterm_stop_every_worker_and_resume_finishes(archive, tmp_p
         stderr=subprocess.PIPE,
         env=env,
         start_new_session=True,
+        preexec_fn=_as_a_terminal_job,
     )
     data = open(path, "rb").read()
     kids = []
