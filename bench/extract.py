@@ -12,7 +12,9 @@
    rescue runs without SHA-256 here (GNU tar checks nothing); `rescue_sha256_s` is one more run with every
    file's SHA-256 computed, as a restore with a catalog does.  With more than one usable CPU each round also
    runs the parallel extractor (rescue.archive.parallel_extract, jobs = usable CPUs) with SHA-256, as a
-   restore does: `parallel.speed_with_sha256`.  The 1-minute load average before each round is reported.
+   restore does: `parallel.speed_with_sha256`.  The 1-minute load average before each round is reported, and
+   the whole machine's CPU time over the GNU tar and parallel runs, with the speed it allows on this machine's
+   CPUs (`parallel.speed_bound_by_machine_cpu`, bench.cpu).
 3. Streams `--rss-members` header-only members through a pipe into a child that reads them with ArchiveReader
    and reports its peak RSS (ru_maxrss).
 

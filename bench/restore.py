@@ -13,7 +13,8 @@ What it does (size is a parameter, small by default; `python -m bench.restore --
 
 Both tools run as subprocesses with the real interpreter (sys.executable). Times are wall clock, and CPU times
 (user + system of the child processes, getrusage(2)) beside them: on a shared machine the CPU-time ratio is the
-steadier one. The full restores run `--runs` times, alternating; medians. Prints one JSON object;
+steadier one; the whole machine's CPU time over the full restores too (bench.cpu), with the speed it allows on
+this machine's CPUs. The full restores run `--runs` times, alternating; medians. Prints one JSON object;
 `records_fraction` is the share of the tape's records the selective restore read.
 """
 
