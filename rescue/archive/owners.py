@@ -1,8 +1,9 @@
 """Owner and group names -> ids for extraction, and the ACL text forms other tars write.
 
-`id_table(data)` parses an etc/passwd or etc/group.  `Ids(root_fd).lookup("passwd" | "group", name)`: the target's own etc/passwd and etc/group when present (a
-bare-metal restore must use the restored system's ids, not the rescue system's), else this system's databases;
-cached, and the target's files looked at again at most once a second (the restore may be writing them).
+`id_table(data)` parses an etc/passwd or etc/group.  `Ids(root_fd).lookup("passwd" | "group", name)`: the
+target's own etc/passwd and etc/group when present (a bare-metal restore must use the restored system's ids, not
+the rescue system's), else this system's databases; cached, and the target's files looked at again at most once a
+second (the restore may be writing them).
 `star_to_plain(text, numeric)`: star and GNU tar before 1.27 append the numeric id to named ACL entries.
 """
 

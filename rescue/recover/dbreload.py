@@ -6,10 +6,11 @@ rescue system, where the administrator is, instead of in a unit at first boot.
 
 Contract: `reload_now(chroot, log)` takes an entered `rescue.recover.chroot.Chroot` (/dev, /proc, /sys, /run
 bound) and the recover log, finds TARGET/var/lib/rescue/dumps/*.sql, and returns lines for the administrator.
-It refuses, before starting anything, a dump that is not MariaDB/MySQL (PostgreSQL reloads at first boot: `--reload-db`) and a
-target without a server (naming the package). The server runs as the target's `mysql` user on the target's data
-directory and its own configuration, with no network and a private socket in /run/rescue-db; it is shut down
-again whatever happens (mariadb-admin shutdown, then SIGTERM, then SIGKILL, by its pid). Raises DbReloadError.
+It refuses, before starting anything, a dump that is not MariaDB/MySQL (PostgreSQL reloads at first boot:
+`--reload-db`) and a target without a server (naming the package). The server runs as the target's `mysql` user
+on the target's data directory and its own configuration, with no network and a private socket in
+/run/rescue-db; it is shut down again whatever happens (mariadb-admin shutdown, then SIGTERM, then SIGKILL, by
+its pid). Raises DbReloadError.
 """
 
 from __future__ import annotations

@@ -113,8 +113,8 @@ def _live_digest(path: str, member: Member) -> str:
 
 
 def live_sha256(path: str, member: Member) -> Optional[str]:
-    """_live_digest started early, in another thread; None when the file cannot be read (compare_live then
-    reports why)."""
+    """_live_digest for the early read in another thread; None when the file cannot be read (compare_live then
+    reads again and reports why)."""
     try:
         return _live_digest(path, member)
     except OSError:

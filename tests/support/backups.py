@@ -1,5 +1,6 @@
 """Builders of the backup tests: a small system tree (`make_tree`), BackupOptions for a test (`options`), one
-backup into a .tap (`backup`; `backed_up` with the machine's own layout capture, checked), and the name in a tar header at a byte position (`header_name`)."""
+backup into a .tap (`backup`; `backed_up` with the machine's own layout capture, checked), and the name in a tar
+header at a byte position (`header_name`)."""
 
 from __future__ import annotations
 

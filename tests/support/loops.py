@@ -2,8 +2,9 @@
 
 `LoopDisks(workdir)` is a context manager: `disk(name, size)` -> "/dev/loopN" on `workdir/name.img` (partitions
 appear with `partx -u`, since kernels without partition parsers do not scan loop devices themselves);
-`mount(dev, point, *opts)` mounts and remembers; `wipe(disk)` makes a disk look dead or new.  On exit, even after a failure, it unmounts what is still mounted
-below workdir (deepest first), turns off swap on its devices, and detaches each loop device it made by its name.
+`mount(dev, point, *opts)` mounts and remembers; `wipe(disk)` makes a disk look dead or new.  On exit, even after
+a failure, it unmounts what is still mounted below workdir (deepest first), turns off swap on its devices, and
+detaches each loop device it made by its name.
 """
 
 from __future__ import annotations
