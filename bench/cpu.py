@@ -2,8 +2,8 @@
 
 - `children_cpu()`: user + system seconds of the finished child processes so far (getrusage(2),
   RUSAGE_CHILDREN); on a shared machine it varies far less than wall time.
-- `machine_busy()`: CPU seconds all CPUs spent doing anything but idling since boot (/proc/stat, every field but
-  idle and iowait).  Its difference across a run also counts the kernel threads that work for the run but are
+- `machine_busy()`: CPU seconds all CPUs spent working since boot (/proc/stat: user, nice, system, irq and
+  softirq; not idle, iowait, or steal, the time the hypervisor gave to other machines).  Its difference across a run also counts the kernel threads that work for the run but are
   nobody's child: writeback of the target file system, the loop device under it.  A run that keeps the machine
   busy for C CPU seconds takes at least C / N seconds of wall time on N CPUs, however its work is spread.
 """
@@ -22,5 +22,5 @@ def children_cpu() -> float:
 def machine_busy() -> float:
     with open("/proc/stat") as f:
         ticks = [int(x) for x in f.readline().split()[1:]]
-    idle, iowait = ticks[3], ticks[4]
-    return (sum(ticks[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")  # guest time is counted in user
+    user, nice, system, _idle, _iowait, irq, softirq = ticks[:7]  # guest time is counted in user already
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
